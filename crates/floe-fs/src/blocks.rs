@@ -1,0 +1,157 @@
+//! Block objects in object storage, behind the caches.
+//!
+//! A slice of `n` bytes is stored as `ceil(n / block_size)` objects named
+//! `<fs uuid>/slices/<id / 1e6>/<id>_<index>`. Objects are written once and never
+//! modified; the metadata commit that references them is what makes them visible.
+
+use crate::cache::{DiskCache, MemoryCache};
+use crate::{FsConfig, FsError, Result};
+use bytes::Bytes;
+use floe_meta::SliceId;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+/// Block objects of one file system, with their caches.
+pub struct BlockStore {
+    store: Arc<dyn ObjectStore>,
+    runtime: Runtime,
+    prefix: String,
+    block_size: usize,
+    memory: MemoryCache,
+    disk: Option<DiskCache>,
+}
+
+impl BlockStore {
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, config: &FsConfig) -> Result<BlockStore> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("floe-io")
+            .enable_all()
+            .build()
+            .map_err(|e| FsError::Store(format!("cannot start I/O threads: {e}")))?;
+        let disk = match &config.disk_cache {
+            Some((dir, limit)) => Some(
+                DiskCache::open(dir, *limit)
+                    .map_err(|e| FsError::Store(format!("cache directory {}: {e}", dir.display())))?,
+            ),
+            None => None,
+        };
+        Ok(BlockStore {
+            store,
+            runtime,
+            prefix: prefix.to_string(),
+            block_size: config.block_size,
+            memory: MemoryCache::new(config.memory_cache),
+            disk,
+        })
+    }
+
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    fn key(&self, slice: SliceId, index: u32) -> String {
+        format!("{}/slices/{}/{}_{}", self.prefix, slice.0 / 1_000_000, slice.0, index)
+    }
+
+    /// Runs a future on the I/O threads and waits for it (called from blocking threads).
+    pub(crate) fn wait<F: Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    /// Starts storing one block; the handle reports when it is durable.
+    pub(crate) fn put(self: &Arc<Self>, slice: SliceId, index: u32, block: Bytes) -> JoinHandle<Result<()>> {
+        let this = Arc::clone(self);
+        self.runtime.spawn(async move {
+            let key = this.key(slice, index);
+            this.store.put(&ObjectPath::from(key.as_str()), PutPayload::from(block.clone())).await?;
+            this.memory.put(&key, block);
+            Ok(())
+        })
+    }
+
+    /// One whole block, from memory, the disk cache or object storage.
+    pub(crate) fn get(&self, slice: SliceId, index: u32) -> Result<Bytes> {
+        let key = self.key(slice, index);
+        if let Some(b) = self.memory.get(&key) {
+            return Ok(b);
+        }
+        if let Some(b) = self.disk.as_ref().and_then(|d| d.get(&key)) {
+            self.memory.put(&key, b.clone());
+            return Ok(b);
+        }
+        let fetched = self.wait(async { self.store.get(&ObjectPath::from(key.as_str())).await?.bytes().await });
+        let block = match fetched {
+            Ok(b) => b,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(FsError::Store(format!("object {key} is missing from storage")))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(d) = &self.disk {
+            d.put(&key, &block);
+        }
+        self.memory.put(&key, block.clone());
+        Ok(block)
+    }
+
+    /// Deletes every block of a slice of `size` bytes (missing objects are fine).
+    pub(crate) fn delete_slice(&self, slice: SliceId, size: u32) -> Result<()> {
+        let blocks = (size as usize).div_ceil(self.block_size).max(1) as u32;
+        for index in 0..blocks {
+            let key = self.key(slice, index);
+            self.memory.remove(&key);
+            if let Some(d) = &self.disk {
+                d.remove(&key);
+            }
+            match self.wait(self.store.delete(&ObjectPath::from(key.as_str()))) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of every block object of this file system, for fsck.
+    pub(crate) fn list_objects(&self) -> Result<Vec<(SliceId, u32)>> {
+        use futures::TryStreamExt;
+        let prefix = ObjectPath::from(format!("{}/slices", self.prefix).as_str());
+        let metas: Vec<_> = self.wait(self.store.list(Some(&prefix)).try_collect())?;
+        Ok(metas
+            .iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?;
+                let (id, index) = name.split_once('_')?;
+                Some((SliceId(id.parse().ok()?), index.parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// Deletes one block object (fsck removing an orphan).
+    pub(crate) fn delete_block(&self, slice: SliceId, index: u32) -> Result<()> {
+        let key = self.key(slice, index);
+        self.memory.remove(&key);
+        self.wait(self.store.delete(&ObjectPath::from(key.as_str())))?;
+        Ok(())
+    }
+
+    /// Drops the memory cache (for cold-cache benchmarks and tests).
+    pub fn drop_memory_cache(&self) {
+        self.memory.clear();
+    }
+
+    /// Deletes every object under this file system's prefix.
+    pub fn delete_all(&self) -> Result<()> {
+        use futures::TryStreamExt;
+        let prefix = ObjectPath::from(self.prefix.as_str());
+        let metas: Vec<_> = self.wait(self.store.list(Some(&prefix)).try_collect())?;
+        for m in metas {
+            self.wait(self.store.delete(&m.location))?;
+        }
+        Ok(())
+    }
+}

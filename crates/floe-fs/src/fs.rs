@@ -1,0 +1,461 @@
+//! [`FileSystem`]: one client's handle on one floe file system.
+
+use crate::blocks::BlockStore;
+pub use crate::handles::OpenFlags;
+use crate::handles::{Handle, Handles};
+use crate::read::{chunk_maps, overlay_pending, read_committed};
+use crate::write::{SliceIds, WriteContext};
+use crate::{FsConfig, FsError, Result};
+use floe_meta::{
+    Access, Attr, Caller, DirEntry, FileKind, FileSystemInfo, InodeId, Meta, NewNode, RenameFlags, SessionId, SetAttr,
+    StatFs, XattrFlags,
+};
+use object_store::ObjectStore;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// One client's view of one file system: what a mount serves.
+pub struct FileSystem {
+    pub(crate) meta: Meta,
+    pub(crate) info: FileSystemInfo,
+    pub(crate) session: SessionId,
+    pub(crate) blocks: Arc<BlockStore>,
+    pub(crate) config: FsConfig,
+    handles: Handles,
+    ids: SliceIds,
+    background: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) stop: Arc<(Mutex<bool>, Condvar)>,
+    closed: AtomicBool,
+}
+
+impl FileSystem {
+    /// Opens file system `name`: starts a session, cleans up after crashed clients and
+    /// starts the background work.
+    pub fn mount(meta: Meta, store: Arc<dyn ObjectStore>, name: &str, config: FsConfig) -> Result<Arc<FileSystem>> {
+        let info = meta.fs_by_name(name)?;
+        let blocks = Arc::new(BlockStore::new(store, &info.uuid, &config)?);
+        meta.expire_sessions(info.id, config.session_ttl)?;
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        let session = meta.open_session(info.id, &format!("{} pid {}", host.trim(), std::process::id()))?;
+        meta.purge_unlinked(info.id)?;
+        let fs = Arc::new(FileSystem {
+            meta,
+            info,
+            session,
+            blocks,
+            config,
+            handles: Handles::default(),
+            ids: SliceIds::new(),
+            background: Mutex::new(None),
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            closed: AtomicBool::new(false),
+        });
+        let worker = crate::gc::spawn_background(Arc::clone(&fs));
+        *fs.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker);
+        Ok(fs)
+    }
+
+    pub fn info(&self) -> &FileSystemInfo {
+        &self.info
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn blocks(&self) -> &BlockStore {
+        &self.blocks
+    }
+
+    /// Commits every pending write, stops the background work and ends the session.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut first_err = None;
+        for (ino, inode) in self.handles.all_inodes() {
+            let mut st = inode.lock();
+            if let Err(e) = st.pending.commit(&self.write_context(), ino) {
+                first_err.get_or_insert(e);
+            }
+        }
+        {
+            let (lock, cvar) = &*self.stop;
+            *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            cvar.notify_all();
+        }
+        if let Some(worker) = self.background.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = worker.join();
+        }
+        self.meta.close_session(self.info.id, self.session)?;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn write_context(&self) -> WriteContext<'_> {
+        WriteContext {
+            meta: &self.meta,
+            fs: self.info.id,
+            session: self.session,
+            blocks: &self.blocks,
+            ids: &self.ids,
+            inline_max: self.config.inline_max,
+        }
+    }
+
+    pub(crate) fn inode_state(&self, ino: InodeId) -> Option<Arc<crate::handles::OpenInode>> {
+        self.handles.inode(ino)
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.config.read_only {
+            Err(FsError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Attributes with this client's pending writes counted in the size.
+    fn with_pending(&self, mut attr: Attr) -> Attr {
+        if attr.kind == FileKind::File {
+            if let Some(inode) = self.handles.inode(attr.ino) {
+                let st = inode.lock();
+                if !st.pending.is_empty() {
+                    attr.size = attr.size.max(st.pending.end);
+                }
+            }
+        }
+        attr
+    }
+
+    /// Commits this client's pending writes of `ino`, if it has any.
+    fn commit_inode(&self, ino: InodeId) -> Result<()> {
+        if let Some(inode) = self.handles.inode(ino) {
+            let mut st = inode.lock();
+            st.pending.commit(&self.write_context(), ino)?;
+            st.chunks.clear();
+        }
+        Ok(())
+    }
+
+    /// Handles an inode that may have lost its last name: purge it now, or keep it
+    /// alive until this client's last handle closes.
+    fn orphaned(&self, attr: &Attr) -> Result<()> {
+        if attr.nlink > 0 || attr.kind == FileKind::Directory {
+            return Ok(());
+        }
+        if let Some(inode) = self.handles.inode(attr.ino) {
+            let mut st = inode.lock();
+            if st.opens > 0 {
+                if !st.sustained {
+                    self.meta.sustain(self.info.id, self.session, attr.ino)?;
+                    st.sustained = true;
+                }
+                return Ok(());
+            }
+        }
+        self.meta.purge_if_unlinked(self.info.id, attr.ino)?;
+        Ok(())
+    }
+
+    // --- Names ----------------------------------------------------------------
+
+    pub fn lookup(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<Attr> {
+        Ok(self.with_pending(self.meta.lookup(self.info.id, caller, parent, name)?))
+    }
+
+    pub fn getattr(&self, ino: InodeId) -> Result<Attr> {
+        Ok(self.with_pending(self.meta.getattr(self.info.id, ino)?))
+    }
+
+    pub fn setattr(&self, caller: &Caller, ino: InodeId, set: &SetAttr) -> Result<Attr> {
+        self.writable()?;
+        if set.size.is_some() {
+            self.commit_inode(ino)?;
+        }
+        let attr = self.meta.setattr(self.info.id, caller, ino, set)?;
+        if set.size.is_some() {
+            if let Some(inode) = self.handles.inode(ino) {
+                inode.lock().chunks.clear();
+            }
+        }
+        Ok(self.with_pending(attr))
+    }
+
+    /// Creates a non-directory node (regular file, fifo, socket, device).
+    pub fn mknod(
+        &self,
+        caller: &Caller,
+        parent: InodeId,
+        name: &[u8],
+        mode: u32,
+        umask: u32,
+        rdev: u32,
+    ) -> Result<Attr> {
+        self.writable()?;
+        let kind = FileKind::from_mode(mode).unwrap_or(FileKind::File);
+        if kind == FileKind::Directory || kind == FileKind::Symlink {
+            return Err(FsError::Invalid("mknod cannot create directories or symlinks"));
+        }
+        let node = NewNode { kind, perm: mode, umask, rdev, target: None };
+        Ok(self.meta.mknod(self.info.id, caller, parent, name, &node)?)
+    }
+
+    pub fn mkdir(&self, caller: &Caller, parent: InodeId, name: &[u8], mode: u32, umask: u32) -> Result<Attr> {
+        self.writable()?;
+        let node = NewNode { kind: FileKind::Directory, perm: mode, umask, rdev: 0, target: None };
+        Ok(self.meta.mknod(self.info.id, caller, parent, name, &node)?)
+    }
+
+    pub fn symlink(&self, caller: &Caller, parent: InodeId, name: &[u8], target: &[u8]) -> Result<Attr> {
+        self.writable()?;
+        let node = NewNode { kind: FileKind::Symlink, perm: 0o777, umask: 0, rdev: 0, target: Some(target) };
+        Ok(self.meta.mknod(self.info.id, caller, parent, name, &node)?)
+    }
+
+    pub fn readlink(&self, ino: InodeId) -> Result<Vec<u8>> {
+        Ok(self.meta.readlink(self.info.id, ino)?)
+    }
+
+    pub fn link(&self, caller: &Caller, ino: InodeId, newparent: InodeId, newname: &[u8]) -> Result<Attr> {
+        self.writable()?;
+        Ok(self.with_pending(self.meta.link(self.info.id, caller, ino, newparent, newname)?))
+    }
+
+    pub fn unlink(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<()> {
+        self.writable()?;
+        let victim = self.meta.unlink(self.info.id, caller, parent, name)?;
+        self.orphaned(&victim)
+    }
+
+    pub fn rmdir(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<()> {
+        self.writable()?;
+        Ok(self.meta.rmdir(self.info.id, caller, parent, name)?)
+    }
+
+    pub fn rename(
+        &self,
+        caller: &Caller,
+        parent: InodeId,
+        name: &[u8],
+        newparent: InodeId,
+        newname: &[u8],
+        flags: RenameFlags,
+    ) -> Result<()> {
+        self.writable()?;
+        if let Some(orphan) = self.meta.rename(self.info.id, caller, parent, name, newparent, newname, flags)? {
+            self.orphaned(&orphan)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that the caller may list `ino` (opendir).
+    pub fn opendir(&self, caller: &Caller, ino: InodeId) -> Result<()> {
+        let attr = self.meta.access(self.info.id, caller, ino, Access::READ)?;
+        if attr.kind != FileKind::Directory {
+            return Err(floe_meta::MetaError::NotDir.into());
+        }
+        Ok(())
+    }
+
+    /// Entries after cookie `after`; with `attrs`, each with its attributes.
+    pub fn readdir(&self, ino: InodeId, after: u64, limit: usize, attrs: bool) -> Result<Vec<DirEntry>> {
+        let mut entries = self.meta.readdir(self.info.id, ino, after, limit, attrs)?;
+        for e in &mut entries {
+            if let Some(a) = e.attr.take() {
+                e.attr = Some(self.with_pending(a));
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The parent of a directory, for "..".
+    pub fn parent_of(&self, dir: InodeId) -> Result<Attr> {
+        let d = self.meta.getattr(self.info.id, dir)?;
+        self.getattr(d.parent)
+    }
+
+    pub fn access(&self, caller: &Caller, ino: InodeId, mask: u32) -> Result<()> {
+        if mask & 2 != 0 {
+            self.writable()?;
+        }
+        self.meta.access(self.info.id, caller, ino, Access(mask & 7))?;
+        Ok(())
+    }
+
+    pub fn statfs(&self) -> Result<StatFs> {
+        Ok(self.meta.statfs(self.info.id)?)
+    }
+
+    // --- Extended attributes ----------------------------------------------------
+
+    pub fn get_xattr(&self, caller: &Caller, ino: InodeId, name: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.meta.get_xattr(self.info.id, caller, ino, name)?)
+    }
+
+    pub fn set_xattr(&self, caller: &Caller, ino: InodeId, name: &[u8], value: &[u8], flags: XattrFlags) -> Result<()> {
+        self.writable()?;
+        Ok(self.meta.set_xattr(self.info.id, caller, ino, name, value, flags)?)
+    }
+
+    pub fn list_xattrs(&self, caller: &Caller, ino: InodeId) -> Result<Vec<Vec<u8>>> {
+        Ok(self.meta.list_xattrs(self.info.id, caller, ino)?)
+    }
+
+    pub fn remove_xattr(&self, caller: &Caller, ino: InodeId, name: &[u8]) -> Result<()> {
+        self.writable()?;
+        Ok(self.meta.remove_xattr(self.info.id, caller, ino, name)?)
+    }
+
+    // --- Open files -------------------------------------------------------------
+
+    /// Opens `ino`, checking the caller's permission for the access mode (and write
+    /// permission for `truncate`). Returns the handle number.
+    pub fn open(&self, caller: &Caller, ino: InodeId, flags: i32) -> Result<(u64, Attr)> {
+        let f = OpenFlags::from_libc(flags);
+        let mut want = 0;
+        if f.read {
+            want |= Access::READ.0;
+        }
+        if f.write || flags & libc::O_TRUNC != 0 {
+            self.writable()?;
+            want |= Access::WRITE.0;
+        }
+        let attr = self.meta.access(self.info.id, caller, ino, Access(want))?;
+        if attr.kind == FileKind::Directory && f.write {
+            return Err(floe_meta::MetaError::IsDir.into());
+        }
+        Ok((self.handles.open(ino, f), attr))
+    }
+
+    /// Creates a regular file and opens it (O_CREAT); the new file's mode does not
+    /// restrict this first handle.
+    pub fn create(
+        &self,
+        caller: &Caller,
+        parent: InodeId,
+        name: &[u8],
+        mode: u32,
+        umask: u32,
+        flags: i32,
+    ) -> Result<(u64, Attr)> {
+        self.writable()?;
+        let node = NewNode { kind: FileKind::File, perm: mode, umask, rdev: 0, target: None };
+        let attr = self.meta.mknod(self.info.id, caller, parent, name, &node)?;
+        Ok((self.handles.open(attr.ino, OpenFlags::from_libc(flags)), attr))
+    }
+
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
+        let handle = self.handles.get(fh)?;
+        let committed = self.meta.getattr(self.info.id, handle.ino)?;
+        if committed.kind == FileKind::Directory {
+            return Err(floe_meta::MetaError::IsDir.into());
+        }
+        let (maps, file_size) = {
+            let mut st = handle.inode.lock();
+            let file_size = committed.size.max(st.pending.end);
+            let end = (offset.saturating_add(size as u64)).min(file_size);
+            if offset >= end {
+                return Ok(Vec::new());
+            }
+            (chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, offset, end)?, file_size)
+        };
+        let end = (offset.saturating_add(size as u64)).min(file_size);
+        let mut out = vec![0u8; (end - offset) as usize];
+        read_committed(&self.blocks, &maps, offset, &mut out)?;
+        overlay_pending(&handle.inode.lock(), self.blocks.block_size(), offset, &mut out);
+        Ok(out)
+    }
+
+    /// Buffers a write. With O_APPEND the data goes to the current end of file, whatever
+    /// `offset` says, so that appends from several clients never overwrite each other.
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32> {
+        self.writable()?;
+        let handle = self.handles.get(fh)?;
+        if !handle.flags.write {
+            return Err(FsError::BadHandle);
+        }
+        let mut st = handle.inode.lock();
+        let offset = if handle.flags.append {
+            let committed = self.meta.getattr(self.info.id, handle.ino)?.size;
+            committed.max(st.pending.end)
+        } else {
+            offset
+        };
+        if offset.checked_add(data.len() as u64).is_none_or(|e| e > floe_meta::MAX_FILE_SIZE) {
+            return Err(FsError::FileTooLarge);
+        }
+        let cx = self.write_context();
+        st.pending.write(&cx, offset, data)?;
+        if st.pending.bytes() >= self.config.write_buffer {
+            st.pending.commit(&cx, handle.ino)?;
+            st.chunks.clear();
+        }
+        Ok(data.len() as u32)
+    }
+
+    /// Commits the handle's inode's pending writes (close and fsync).
+    pub fn flush(&self, fh: u64) -> Result<()> {
+        let handle = self.handles.get(fh)?;
+        self.flush_handle(&handle)
+    }
+
+    fn flush_handle(&self, handle: &Handle) -> Result<()> {
+        let mut st = handle.inode.lock();
+        if st.pending.is_empty() {
+            return Ok(());
+        }
+        st.pending.commit(&self.write_context(), handle.ino)?;
+        st.chunks.clear();
+        Ok(())
+    }
+
+    pub fn fsync(&self, fh: u64) -> Result<()> {
+        self.flush(fh)
+    }
+
+    /// Closes a handle: commits pending writes and, on the inode's last handle, lets an
+    /// unlinked inode go.
+    pub fn release(&self, fh: u64) -> Result<()> {
+        let handle = self.handles.get(fh)?;
+        let flushed = self.flush_handle(&handle);
+        let (handle, last) = self.handles.close(fh)?;
+        if last && handle.inode.lock().sustained {
+            self.meta.release_sustained(self.info.id, self.session, handle.ino)?;
+        }
+        flushed
+    }
+
+    /// fallocate: allocate (extend) or punch a hole.
+    pub fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> Result<()> {
+        self.writable()?;
+        let handle = self.handles.get(fh)?;
+        let punch = mode & libc::FALLOC_FL_PUNCH_HOLE != 0;
+        let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
+        let zero = mode & libc::FALLOC_FL_ZERO_RANGE != 0;
+        if mode & !(libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE | libc::FALLOC_FL_ZERO_RANGE) != 0 {
+            return Err(FsError::NotSupported);
+        }
+        if punch && !keep_size {
+            return Err(FsError::Invalid("FALLOC_FL_PUNCH_HOLE needs FALLOC_FL_KEEP_SIZE"));
+        }
+        if len == 0 {
+            return Err(FsError::Invalid("fallocate of zero bytes"));
+        }
+        if !handle.flags.write {
+            return Err(FsError::BadHandle);
+        }
+        self.flush_handle(&handle)?;
+        self.meta.fallocate(self.info.id, handle.ino, offset, len, punch || zero, keep_size)?;
+        handle.inode.lock().chunks.clear();
+        Ok(())
+    }
+}
+
+impl Drop for FileSystem {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::warn!(error = %e, fs = %self.info.name, "closing the file system lost pending writes");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Background work of a client: session heartbeats, expiring dead clients' sessions,
+//! deleting objects no metadata references (garbage collection), rewriting fragmented
+//! chunks (compaction), and the consistency check behind `floe fsck`.
+
+use crate::read::read_committed;
+use crate::{FileSystem, Result};
+use floe_meta::{NewSlice, SliceId, SliceRef, CHUNK_SIZE};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What one garbage collection pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub slices: usize,
+    pub bytes: u64,
+}
+
+/// What `fsck` found, and repaired when asked to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FsckReport {
+    /// Objects no slice record names (left by a crash between upload and commit).
+    pub orphan_objects: Vec<(SliceId, u32)>,
+    /// Committed slices with a block object missing from storage (data loss).
+    pub missing_objects: Vec<(SliceId, u32)>,
+    pub expired_sessions: usize,
+    pub purged_inodes: usize,
+    pub collected: GcReport,
+    pub repaired: bool,
+}
+
+impl FsckReport {
+    /// Whether the file system was consistent (before any repair).
+    pub fn clean(&self) -> bool {
+        self.orphan_objects.is_empty()
+            && self.missing_objects.is_empty()
+            && self.expired_sessions == 0
+            && self.purged_inodes == 0
+    }
+}
+
+pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
+    let weak: Weak<FileSystem> = Arc::downgrade(&fs);
+    let stop = Arc::clone(&fs.stop);
+    let heartbeat_every = (fs.config.session_ttl / 3).max(Duration::from_millis(100));
+    let gc_every = fs.config.gc_interval;
+    drop(fs);
+    std::thread::Builder::new()
+        .name("floe-background".into())
+        .spawn(move || {
+            let mut last_gc = Instant::now();
+            loop {
+                {
+                    let (lock, cvar) = &*stop;
+                    let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    let (guard, _) = cvar
+                        .wait_timeout_while(guard, heartbeat_every, |stopped| !*stopped)
+                        .unwrap_or_else(|p| p.into_inner());
+                    if *guard {
+                        return;
+                    }
+                }
+                let Some(fs) = weak.upgrade() else { return };
+                if let Err(e) = fs.meta.heartbeat(fs.session) {
+                    tracing::warn!(error = %e, "session heartbeat failed");
+                }
+                if last_gc.elapsed() >= gc_every {
+                    last_gc = Instant::now();
+                    if let Err(e) = fs.maintain() {
+                        tracing::warn!(error = %e, "background maintenance failed");
+                    }
+                }
+            }
+        })
+        .expect("spawning a thread only fails when the process is out of resources")
+}
+
+impl FileSystem {
+    /// One round of background maintenance: expire dead sessions, compact, collect.
+    pub fn maintain(&self) -> Result<GcReport> {
+        self.meta.expire_sessions(self.info.id, self.config.session_ttl)?;
+        self.compact()?;
+        self.collect_garbage()
+    }
+
+    /// Deletes the objects of slices nothing references, then their records.
+    pub fn collect_garbage(&self) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        loop {
+            let garbage = self.meta.garbage_slices(self.info.id, 1000)?;
+            if garbage.is_empty() {
+                return Ok(report);
+            }
+            for s in garbage {
+                if !s.inline {
+                    self.blocks.delete_slice(s.id, s.size)?;
+                }
+                self.meta.forget_slice(self.info.id, s.id)?;
+                report.slices += 1;
+                report.bytes += s.size as u64;
+            }
+        }
+    }
+
+    /// Rewrites chunks with many slice references as one new slice each. Returns how
+    /// many chunks were compacted.
+    pub fn compact(&self) -> Result<usize> {
+        if self.config.read_only {
+            return Ok(0);
+        }
+        let mut done = 0;
+        for (ino, chunk) in self.meta.fragmented_chunks(self.info.id, self.config.compact_threshold, 100)? {
+            let refs = self.meta.read_chunk(self.info.id, ino, chunk)?;
+            let len = refs.iter().map(|r| (r.pos + r.len) as u64).max().unwrap_or(0) as usize;
+            let mut data = vec![0u8; len];
+            let maps = [(chunk, Arc::new(refs.clone()))];
+            read_committed(&self.blocks, &maps, chunk * CHUNK_SIZE, &mut data)?;
+            let (id, inline) = if len <= self.config.inline_max {
+                (self.meta.next_slice_ids(self.info.id, 1)?, true)
+            } else {
+                let id = self.meta.reserve_slice(self.info.id, self.session)?;
+                let bs = self.blocks.block_size();
+                let uploads: Vec<_> = data
+                    .chunks(bs)
+                    .enumerate()
+                    .map(|(i, b)| self.blocks.put(id, i as u32, bytes::Bytes::copy_from_slice(b)))
+                    .collect();
+                for u in uploads {
+                    self.blocks.wait(u).map_err(|e| crate::FsError::Store(e.to_string()))??;
+                }
+                (id, false)
+            };
+            let new_slice = NewSlice { id, size: len as u32, inline: inline.then_some(&data[..]) };
+            let new_ref = SliceRef { id, size: len as u32, off: 0, len: len as u32, pos: 0, inline: None };
+            if self.meta.replace_chunk_prefix(self.info.id, ino, chunk, &refs, &new_slice, &[new_ref])? {
+                done += 1;
+            }
+            if let Some(inode) = self.inode_state(ino) {
+                inode.lock().chunks.clear();
+            }
+        }
+        Ok(done)
+    }
+
+    /// Checks that metadata and objects agree; with `repair`, deletes orphan objects,
+    /// expires dead sessions and purges unlinked inodes.
+    pub fn fsck(&self, repair: bool) -> Result<FsckReport> {
+        let mut report = FsckReport::default();
+        let bs = self.blocks.block_size() as u64;
+        let slices: HashMap<SliceId, (u32, bool)> =
+            self.meta.all_slices(self.info.id)?.into_iter().map(|s| (s.id, (s.size, s.inline))).collect();
+        let objects: BTreeSet<(SliceId, u32)> = self.blocks.list_objects()?.into_iter().collect();
+        for (id, index) in &objects {
+            match slices.get(id) {
+                Some((size, false)) if (*index as u64) < (*size as u64).div_ceil(bs).max(1) => {}
+                Some((0, false)) => {} // Reserved, still being written.
+                _ => report.orphan_objects.push((*id, *index)),
+            }
+        }
+        for (id, (size, inline)) in &slices {
+            if *inline || *size == 0 {
+                continue;
+            }
+            for index in 0..(*size as u64).div_ceil(bs) as u32 {
+                if !objects.contains(&(*id, index)) {
+                    report.missing_objects.push((*id, index));
+                }
+            }
+        }
+        if repair {
+            for (id, index) in &report.orphan_objects {
+                self.blocks.delete_block(*id, *index)?;
+            }
+            report.expired_sessions = self.meta.expire_sessions(self.info.id, self.config.session_ttl)?;
+            report.purged_inodes = self.meta.purge_unlinked(self.info.id)?;
+            report.collected = self.collect_garbage()?;
+            report.repaired = true;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,124 @@
+//! Open files: per-inode state shared by every handle of the inode in this client, and
+//! the handle table.
+
+use crate::write::WriteBuffer;
+use crate::{FsError, Result};
+use floe_meta::{InodeId, SliceRef};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How a handle was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenFlags {
+    pub read: bool,
+    pub write: bool,
+    pub append: bool,
+}
+
+impl OpenFlags {
+    /// From `open(2)` flags.
+    pub fn from_libc(flags: i32) -> OpenFlags {
+        let acc = flags & libc::O_ACCMODE;
+        OpenFlags {
+            read: acc == libc::O_RDONLY || acc == libc::O_RDWR,
+            write: acc == libc::O_WRONLY || acc == libc::O_RDWR,
+            append: flags & libc::O_APPEND != 0,
+        }
+    }
+}
+
+/// What this client holds for one open inode.
+pub(crate) struct InodeState {
+    pub(crate) opens: u32,
+    /// The inode lost its last name while open: the session keeps it alive.
+    pub(crate) sustained: bool,
+    pub(crate) pending: WriteBuffer,
+    /// Committed chunk maps read while the inode is open; cleared on open (close-to-open)
+    /// and whenever this client changes them.
+    pub(crate) chunks: HashMap<u64, Arc<Vec<SliceRef>>>,
+}
+
+pub(crate) struct OpenInode {
+    state: Mutex<InodeState>,
+}
+
+impl OpenInode {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, InodeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub(crate) ino: InodeId,
+    pub(crate) flags: OpenFlags,
+    pub(crate) inode: Arc<OpenInode>,
+}
+
+#[derive(Default)]
+pub(crate) struct Handles {
+    inodes: Mutex<HashMap<InodeId, Arc<OpenInode>>>,
+    handles: Mutex<HashMap<u64, Handle>>,
+    next: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Handles {
+    /// Registers a new handle on `ino`, returning its number.
+    pub(crate) fn open(&self, ino: InodeId, flags: OpenFlags) -> u64 {
+        let inode = {
+            let mut inodes = lock(&self.inodes);
+            Arc::clone(inodes.entry(ino).or_insert_with(|| {
+                Arc::new(OpenInode {
+                    state: Mutex::new(InodeState {
+                        opens: 0,
+                        sustained: false,
+                        pending: WriteBuffer::default(),
+                        chunks: HashMap::new(),
+                    }),
+                })
+            }))
+        };
+        {
+            let mut st = inode.lock();
+            st.opens += 1;
+            st.chunks.clear();
+        }
+        let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        lock(&self.handles).insert(fh, Handle { ino, flags, inode });
+        fh
+    }
+
+    pub(crate) fn get(&self, fh: u64) -> Result<Handle> {
+        lock(&self.handles).get(&fh).cloned().ok_or(FsError::BadHandle)
+    }
+
+    /// The state of an inode if this client has it open.
+    pub(crate) fn inode(&self, ino: InodeId) -> Option<Arc<OpenInode>> {
+        lock(&self.inodes).get(&ino).cloned()
+    }
+
+    /// Removes a handle. Returns the handle and whether it was the inode's last.
+    pub(crate) fn close(&self, fh: u64) -> Result<(Handle, bool)> {
+        let handle = lock(&self.handles).remove(&fh).ok_or(FsError::BadHandle)?;
+        let mut inodes = lock(&self.inodes);
+        let last = {
+            let mut st = handle.inode.lock();
+            st.opens = st.opens.saturating_sub(1);
+            st.opens == 0
+        };
+        if last {
+            inodes.remove(&handle.ino);
+        }
+        Ok((handle, last))
+    }
+
+    /// Every open inode, for flushing at unmount.
+    pub(crate) fn all_inodes(&self) -> Vec<(InodeId, Arc<OpenInode>)> {
+        lock(&self.inodes).iter().map(|(k, v)| (*k, Arc::clone(v))).collect()
+    }
+}

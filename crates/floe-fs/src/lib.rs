@@ -1,0 +1,29 @@
+//! floe's file system core: POSIX file operations over the metadata engine
+//! (`floe-meta`) and immutable block objects in object storage.
+//!
+//! A [`FileSystem`] is one client's view of one floe file system: it buffers writes
+//! per inode and commits them as slices (inline in the metadata when small, block
+//! objects otherwise), reads through a memory and a disk cache, tracks open handles,
+//! and runs the background work (session heartbeats, garbage collection, compaction).
+//!
+//! Not here: FUSE (`floe-fuse` adapts it), HTTP, sandboxes. Errors are [`FsError`],
+//! mapped to errno in one place ([`FsError::errno`]).
+
+mod blocks;
+mod cache;
+mod config;
+mod error;
+mod fs;
+mod gc;
+mod handles;
+mod read;
+mod write;
+
+pub use blocks::BlockStore;
+pub use config::FsConfig;
+pub use error::{FsError, Result};
+pub use floe_meta::{
+    Attr, Caller, DirEntry, FileKind, InodeId, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags,
+};
+pub use fs::{FileSystem, OpenFlags};
+pub use gc::{FsckReport, GcReport};

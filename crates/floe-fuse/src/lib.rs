@@ -1,0 +1,485 @@
+//! A thin adapter from `fuser`'s callbacks to `floe-fs` operations.
+//!
+//! Each callback builds the caller's identity, calls one [`FileSystem`] method and
+//! turns the result into a reply. No file system logic lives here: permission checks,
+//! buffering and consistency are `floe-fs`'s. Not here either: mount-point policy and
+//! process management (the `floe` binary decides those).
+
+mod attr;
+mod caller;
+
+use caller::Callers;
+use floe_fs::{FileSystem, FsError, InodeId, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags};
+use fuser::{
+    AccessFlags, BsdFileFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
+    MountOption, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How a mount talks to the kernel.
+#[derive(Clone, Debug)]
+pub struct MountOptions {
+    /// How long the kernel may trust attributes and names without asking again. This is
+    /// the bound on how stale another client's changes may look.
+    pub ttl: Duration,
+    /// Threads serving kernel requests.
+    pub threads: usize,
+    /// Let users other than the mounting one use the mount (needs root or
+    /// `user_allow_other` in /etc/fuse.conf).
+    pub allow_other: bool,
+    pub read_only: bool,
+}
+
+impl Default for MountOptions {
+    fn default() -> MountOptions {
+        MountOptions { ttl: Duration::from_secs(1), threads: 4, allow_other: false, read_only: false }
+    }
+}
+
+/// The `fuser::Filesystem` of one floe file system.
+pub struct FloeFuse {
+    fs: Arc<FileSystem>,
+    ttl: Duration,
+    callers: Callers,
+}
+
+fn config(name: &str, options: &MountOptions) -> fuser::Config {
+    let mut c = fuser::Config::default();
+    c.mount_options = vec![
+        MountOption::FSName(format!("floe:{name}")),
+        MountOption::Subtype("floe".into()),
+        MountOption::NoDev,
+        MountOption::Suid,
+        MountOption::Exec,
+        if options.read_only { MountOption::RO } else { MountOption::RW },
+    ];
+    c.acl = if options.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
+    c.n_threads = Some(options.threads.max(1));
+    c.clone_fd = true;
+    c
+}
+
+/// Mounts `fs` at `dir` and serves it on background threads until the returned
+/// session is unmounted or dropped.
+pub fn spawn_mount(
+    fs: Arc<FileSystem>,
+    dir: &Path,
+    options: &MountOptions,
+) -> std::io::Result<fuser::BackgroundSession> {
+    let cfg = config(&fs.info().name, options);
+    fuser::spawn_mount(FloeFuse { fs, ttl: options.ttl, callers: Callers::default() }, dir, &cfg)
+}
+
+fn errno(e: FsError) -> Errno {
+    if matches!(e, FsError::Store(_) | FsError::Meta(floe_meta::MetaError::Backend(_))) {
+        tracing::error!(error = %e, "I/O error");
+    }
+    Errno::from_i32(e.errno())
+}
+
+fn time_update(t: Option<TimeOrNow>) -> Option<TimeUpdate> {
+    t.map(|t| match t {
+        TimeOrNow::Now => TimeUpdate::Now,
+        TimeOrNow::SpecificTime(s) => TimeUpdate::At(TimeSpec::from_system_time(s)),
+    })
+}
+
+impl FloeFuse {
+    fn entry(&self, reply: ReplyEntry, result: floe_fs::Result<floe_fs::Attr>) {
+        match result {
+            Ok(a) => reply.entry(&self.ttl, &attr::to_fuse(&a), Generation(0)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+}
+
+fn empty(reply: ReplyEmpty, result: floe_fs::Result<()>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
+fn xattr_reply(reply: ReplyXattr, data: Vec<u8>, size: u32) {
+    if size == 0 {
+        reply.size(data.len() as u32);
+    } else if data.len() > size as usize {
+        reply.error(Errno::from_i32(libc::ERANGE));
+    } else {
+        reply.data(&data);
+    }
+}
+
+impl fuser::Filesystem for FloeFuse {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_write(1 << 20);
+        let _ = config.set_max_readahead(1 << 20);
+        for flag in [
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_READDIRPLUS_AUTO,
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_AUTO_INVAL_DATA,
+            InitFlags::FUSE_MAX_PAGES,
+        ] {
+            // A kernel without one of these simply runs without it.
+            let _ = config.add_capabilities(flag);
+        }
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        if let Err(e) = self.fs.close() {
+            tracing::error!(error = %e, "unmount could not commit every pending write");
+        }
+    }
+
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let caller = self.callers.of(req);
+        self.entry(reply, self.fs.lookup(&caller, InodeId(parent.0), name.as_bytes()))
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.fs.getattr(InodeId(ino.0)) {
+            Ok(a) => reply.attr(&self.ttl, &attr::to_fuse(&a)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let caller = self.callers.of(req);
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: time_update(atime),
+            mtime: time_update(mtime),
+            via_handle: fh.is_some(),
+        };
+        match self.fs.setattr(&caller, InodeId(ino.0), &set) {
+            Ok(a) => reply.attr(&self.ttl, &attr::to_fuse(&a)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.fs.readlink(InodeId(ino.0)) {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, rdev: u32, reply: ReplyEntry) {
+        let caller = self.callers.of(req);
+        self.entry(reply, self.fs.mknod(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, rdev))
+    }
+
+    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+        let caller = self.callers.of(req);
+        self.entry(reply, self.fs.mkdir(&caller, InodeId(parent.0), name.as_bytes(), mode, umask))
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let caller = self.callers.of(req);
+        empty(reply, self.fs.unlink(&caller, InodeId(parent.0), name.as_bytes()))
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let caller = self.callers.of(req);
+        empty(reply, self.fs.rmdir(&caller, InodeId(parent.0), name.as_bytes()))
+    }
+
+    fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
+        let caller = self.callers.of(req);
+        self.entry(
+            reply,
+            self.fs.symlink(&caller, InodeId(parent.0), link_name.as_bytes(), target.as_os_str().as_bytes()),
+        )
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if flags.contains(fuser::RenameFlags::RENAME_WHITEOUT) {
+            return reply.error(Errno::from_i32(libc::EINVAL));
+        }
+        let caller = self.callers.of(req);
+        let flags = RenameFlags {
+            no_replace: flags.contains(fuser::RenameFlags::RENAME_NOREPLACE),
+            exchange: flags.contains(fuser::RenameFlags::RENAME_EXCHANGE),
+        };
+        let result = self.fs.rename(
+            &caller,
+            InodeId(parent.0),
+            name.as_bytes(),
+            InodeId(newparent.0),
+            newname.as_bytes(),
+            flags,
+        );
+        empty(reply, result)
+    }
+
+    fn link(&self, req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
+        let caller = self.callers.of(req);
+        self.entry(reply, self.fs.link(&caller, InodeId(ino.0), InodeId(newparent.0), newname.as_bytes()))
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let caller = self.callers.of(req);
+        match self.fs.open(&caller, InodeId(ino.0), flags.0) {
+            // Kept page cache is dropped by the kernel when it sees mtime or size change
+            // (FUSE_AUTO_INVAL_DATA), which gives close-to-open within the attribute TTL.
+            Ok((fh, _)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.fs.read(fh.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.fs.write(fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+        empty(reply, self.fs.flush(fh.0))
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        empty(reply, self.fs.release(fh.0))
+    }
+
+    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        empty(reply, self.fs.fsync(fh.0))
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let caller = self.callers.of(req);
+        match self.fs.opendir(&caller, InodeId(ino.0)) {
+            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let dir = InodeId(ino.0);
+        if offset < 1 && reply.add(ino, 1, fuser::FileType::Directory, ".") {
+            return reply.ok();
+        }
+        if offset < 2 {
+            let parent = match self.fs.parent_of(dir) {
+                Ok(p) => p.ino,
+                Err(e) => return reply.error(errno(e)),
+            };
+            if reply.add(INodeNo(parent.0), 2, fuser::FileType::Directory, "..") {
+                return reply.ok();
+            }
+        }
+        match self.fs.readdir(dir, offset.saturating_sub(2), 512, false) {
+            Ok(entries) => {
+                for e in entries {
+                    if reply.add(INodeNo(e.ino.0), e.cookie + 2, attr::kind(e.kind), OsStr::from_bytes(&e.name)) {
+                        break;
+                    }
+                }
+                reply.ok()
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let dir = InodeId(ino.0);
+        if offset < 2 {
+            let (me, parent) = match self.fs.getattr(dir).and_then(|d| Ok((self.fs.parent_of(dir)?, d))) {
+                Ok((p, d)) => (d, p),
+                Err(e) => return reply.error(errno(e)),
+            };
+            if offset < 1 && reply.add(ino, 1, ".", &self.ttl, &attr::to_fuse(&me), Generation(0)) {
+                return reply.ok();
+            }
+            if reply.add(INodeNo(parent.ino.0), 2, "..", &self.ttl, &attr::to_fuse(&parent), Generation(0)) {
+                return reply.ok();
+            }
+        }
+        match self.fs.readdir(dir, offset.saturating_sub(2), 256, true) {
+            Ok(entries) => {
+                for e in entries {
+                    let Some(a) = &e.attr else { continue };
+                    let name = OsStr::from_bytes(&e.name);
+                    if reply.add(INodeNo(e.ino.0), e.cookie + 2, name, &self.ttl, &attr::to_fuse(a), Generation(0)) {
+                        break;
+                    }
+                }
+                reply.ok()
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        // Like EFS, the file system is elastic: report a very large capacity.
+        const BLOCK: u64 = 4096;
+        const TOTAL_BLOCKS: u64 = (1 << 50) / BLOCK;
+        const TOTAL_FILES: u64 = 1 << 40;
+        match self.fs.statfs() {
+            Ok(s) => {
+                let used = s.used_bytes.div_ceil(BLOCK).min(TOTAL_BLOCKS);
+                let free = TOTAL_BLOCKS - used;
+                let files_free = TOTAL_FILES.saturating_sub(s.used_inodes);
+                reply.statfs(TOTAL_BLOCKS, free, free, TOTAL_FILES, files_free, BLOCK as u32, 255, BLOCK as u32)
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let caller = self.callers.of(req);
+        let flags = XattrFlags { create: flags & libc::XATTR_CREATE != 0, replace: flags & libc::XATTR_REPLACE != 0 };
+        empty(reply, self.fs.set_xattr(&caller, InodeId(ino.0), name.as_bytes(), value, flags))
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let caller = self.callers.of(req);
+        match self.fs.get_xattr(&caller, InodeId(ino.0), name.as_bytes()) {
+            Ok(v) => xattr_reply(reply, v, size),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let caller = self.callers.of(req);
+        match self.fs.list_xattrs(&caller, InodeId(ino.0)) {
+            Ok(names) => {
+                let mut buf = Vec::new();
+                for n in names {
+                    buf.extend_from_slice(&n);
+                    buf.push(0);
+                }
+                xattr_reply(reply, buf, size)
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let caller = self.callers.of(req);
+        empty(reply, self.fs.remove_xattr(&caller, InodeId(ino.0), name.as_bytes()))
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let caller = self.callers.of(req);
+        empty(reply, self.fs.access(&caller, InodeId(ino.0), mask.bits() as u32))
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let caller = self.callers.of(req);
+        match self.fs.create(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, flags) {
+            Ok((fh, a)) => reply.created(
+                &self.ttl,
+                &attr::to_fuse(&a),
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        empty(reply, self.fs.fallocate(fh.0, offset, length, mode))
+    }
+}

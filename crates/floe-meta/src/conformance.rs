@@ -1,0 +1,1 @@
+//! Conformance suite of the metadata engine, run against every backend.

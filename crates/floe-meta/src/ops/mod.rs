@@ -1,0 +1,219 @@
+//! POSIX operations over any [`MetaStore`], each one transaction.
+
+pub mod access;
+mod attr;
+mod data;
+mod namespace;
+mod xattr;
+
+use crate::store::{MetaStore, MetaTxn, TxnMode};
+use crate::{FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, TimeSpec};
+pub use attr::MAX_FILE_SIZE;
+pub use data::{NewSlice, Placement, SliceInfo};
+pub use namespace::{DirEntry, NewNode, RenameFlags};
+use std::sync::Arc;
+pub use xattr::XattrFlags;
+
+/// A file system as the metadata engine lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSystemInfo {
+    pub id: FileSystemId,
+    pub name: String,
+    /// Names the file system's objects in object storage, so that a deleted and
+    /// recreated file system never meets the old one's objects.
+    pub uuid: String,
+    pub created: TimeSpec,
+    pub used_bytes: u64,
+    pub used_inodes: u64,
+}
+
+/// Space and inodes in use, for statfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatFs {
+    pub used_bytes: u64,
+    pub used_inodes: u64,
+}
+
+/// How many times an operation is retried after serialization conflicts.
+const MAX_RETRIES: usize = 50;
+
+/// The metadata engine: POSIX operations as transactions on a backend.
+#[derive(Clone)]
+pub struct Meta {
+    store: Arc<dyn MetaStore>,
+}
+
+impl Meta {
+    pub fn new(store: Arc<dyn MetaStore>) -> Meta {
+        Meta { store }
+    }
+
+    pub fn backend_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// Runs `f` in a write transaction and commits it, retrying on conflicts.
+    pub(crate) fn write<R>(&self, mut f: impl FnMut(&mut dyn MetaTxn) -> Result<R>) -> Result<R> {
+        self.run(TxnMode::Write, &mut f)
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<R>(&self, mut f: impl FnMut(&mut dyn MetaTxn) -> Result<R>) -> Result<R> {
+        self.run(TxnMode::Read, &mut f)
+    }
+
+    fn run<R>(&self, mode: TxnMode, f: &mut dyn FnMut(&mut dyn MetaTxn) -> Result<R>) -> Result<R> {
+        let mut attempt = 0;
+        loop {
+            let result = self.store.begin(mode).and_then(|mut txn| {
+                let r = f(&mut *txn)?;
+                txn.commit()?;
+                Ok(r)
+            });
+            match result {
+                Err(MetaError::Conflict) if attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1 << attempt.min(6)));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    // --- File systems -------------------------------------------------------------
+
+    /// Creates a file system with an empty root directory owned by root, mode 0755.
+    pub fn create_fs(&self, name: &str, uuid: &str) -> Result<FileSystemInfo> {
+        validate_fs_name(name)?;
+        self.write(|t| {
+            if t.fs_by_name(name)?.is_some() {
+                return Err(MetaError::FileSystemExists(name.to_string()));
+            }
+            let now = TimeSpec::now();
+            let id = t.insert_fs(name, uuid, now)?;
+            t.put_inode(id, &namespace::new_root(now))?;
+            t.add_usage(id, 0, 1)?;
+            t.fs_by_name(name)?.ok_or(MetaError::Backend("file system vanished during creation".into()))
+        })
+    }
+
+    pub fn fs_by_name(&self, name: &str) -> Result<FileSystemInfo> {
+        self.read(|t| t.fs_by_name(name))?.ok_or_else(|| MetaError::NoFileSystem(name.to_string()))
+    }
+
+    pub fn list_fs(&self) -> Result<Vec<FileSystemInfo>> {
+        self.read(|t| t.list_fs())
+    }
+
+    /// Deletes a file system's metadata. The caller removes its objects and makes sure
+    /// no live session uses it (see [`Meta::live_sessions`]).
+    pub fn delete_fs(&self, name: &str) -> Result<FileSystemInfo> {
+        self.write(|t| {
+            let info = t.fs_by_name(name)?.ok_or_else(|| MetaError::NoFileSystem(name.to_string()))?;
+            t.delete_fs(info.id)?;
+            Ok(info)
+        })
+    }
+
+    pub fn statfs(&self, fs: FileSystemId) -> Result<StatFs> {
+        self.read(|t| {
+            let info = t.list_fs()?.into_iter().find(|i| i.id == fs).ok_or(MetaError::NoFileSystem(fs.to_string()))?;
+            Ok(StatFs { used_bytes: info.used_bytes, used_inodes: info.used_inodes })
+        })
+    }
+
+    // --- Sessions -----------------------------------------------------------------
+
+    pub fn open_session(&self, fs: FileSystemId, info: &str) -> Result<SessionId> {
+        self.write(|t| t.insert_session(fs, info, TimeSpec::now()))
+    }
+
+    /// Records that the session is alive; false if it was expired meanwhile.
+    pub fn heartbeat(&self, session: SessionId) -> Result<bool> {
+        self.write(|t| t.heartbeat(session, TimeSpec::now()))
+    }
+
+    /// Sessions of `fs` that sent a heartbeat within `ttl`.
+    pub fn live_sessions(&self, fs: FileSystemId, ttl: std::time::Duration) -> Result<usize> {
+        let stale_before = TimeSpec(TimeSpec::now().0 - ttl.as_nanos() as i64);
+        self.read(|t| {
+            let all = t.stale_sessions(fs, TimeSpec(i64::MAX))?.len();
+            let stale = t.stale_sessions(fs, stale_before)?.len();
+            Ok(all - stale)
+        })
+    }
+
+    /// Ends a session cleanly: what it held is released and the unlinked inodes it
+    /// kept alive are purged.
+    pub fn close_session(&self, fs: FileSystemId, session: SessionId) -> Result<()> {
+        let held = self.write(|t| t.delete_session(session))?;
+        for ino in held {
+            self.purge_if_unlinked(fs, ino)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the sessions of `fs` that missed heartbeats for longer than `ttl`.
+    /// Returns how many were expired.
+    pub fn expire_sessions(&self, fs: FileSystemId, ttl: std::time::Duration) -> Result<usize> {
+        let before = TimeSpec(TimeSpec::now().0 - ttl.as_nanos() as i64);
+        let stale = self.read(|t| t.stale_sessions(fs, before))?;
+        for s in &stale {
+            self.close_session(fs, *s)?;
+        }
+        Ok(stale.len())
+    }
+
+    /// Purges inodes left unlinked by a crash (no live session keeps them open).
+    pub fn purge_unlinked(&self, fs: FileSystemId) -> Result<usize> {
+        let candidates = self.read(|t| t.unlinked_inodes(fs, 10_000))?;
+        let mut purged = 0;
+        for ino in candidates {
+            if self.purge_if_unlinked(fs, ino)? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Keeps an unlinked inode alive while this session has it open.
+    pub fn sustain(&self, fs: FileSystemId, session: SessionId, ino: InodeId) -> Result<()> {
+        self.write(|t| t.sustain(session, fs, ino))
+    }
+
+    /// Drops this session's hold on an unlinked inode, purging it when no one holds it.
+    pub fn release_sustained(&self, fs: FileSystemId, session: SessionId, ino: InodeId) -> Result<()> {
+        let still_held = self.write(|t| t.release_sustained(session, fs, ino))?;
+        if !still_held {
+            self.purge_if_unlinked(fs, ino)?;
+        }
+        Ok(())
+    }
+
+    // --- Garbage ------------------------------------------------------------------
+
+    /// Slices that nothing references any more: their objects may be deleted, then
+    /// [`Meta::forget_slice`] called.
+    pub fn garbage_slices(&self, fs: FileSystemId, limit: usize) -> Result<Vec<SliceInfo>> {
+        self.read(|t| t.garbage_slices(fs, limit))
+    }
+
+    pub fn forget_slice(&self, fs: FileSystemId, id: SliceId) -> Result<()> {
+        self.write(|t| t.delete_slice(fs, id))
+    }
+
+    pub fn all_slices(&self, fs: FileSystemId) -> Result<Vec<SliceInfo>> {
+        self.read(|t| t.all_slices(fs))
+    }
+}
+
+fn validate_fs_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(MetaError::Invalid("a file system name is 1-64 characters of letters, digits, '-', '_' and '.'"))
+    }
+}

@@ -1,0 +1,587 @@
+//! The embedded metadata backend: one SQLite database in WAL mode.
+//!
+//! One connection writes (`BEGIN IMMEDIATE`, so writers queue instead of failing at
+//! commit); a small pool of connections serves read transactions concurrently. Several
+//! processes may open the same file: SQLite's file locks serialize their writers and
+//! `busy_timeout` makes them wait.
+
+use crate::ops::{FileSystemInfo, SliceInfo};
+use crate::store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
+use crate::{Attr, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+const SCHEMA_VERSION: i64 = 1;
+const READERS: usize = 4;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS file_systems(
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, uuid TEXT NOT NULL,
+    created INTEGER NOT NULL, next_inode INTEGER NOT NULL, next_slice INTEGER NOT NULL,
+    used_bytes INTEGER NOT NULL DEFAULT 0, used_inodes INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS inodes(
+    fs INTEGER NOT NULL, ino INTEGER NOT NULL, kind INTEGER NOT NULL, perm INTEGER NOT NULL,
+    uid INTEGER NOT NULL, gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,
+    rdev INTEGER NOT NULL, atime INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
+    parent INTEGER NOT NULL, PRIMARY KEY(fs, ino)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inodes_unlinked ON inodes(fs, ino) WHERE nlink = 0;
+CREATE TABLE IF NOT EXISTS dentries(
+    cookie INTEGER PRIMARY KEY AUTOINCREMENT, fs INTEGER NOT NULL, parent INTEGER NOT NULL,
+    name BLOB NOT NULL, ino INTEGER NOT NULL, kind INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS dentries_name ON dentries(fs, parent, name);
+CREATE INDEX IF NOT EXISTS dentries_order ON dentries(fs, parent, cookie);
+CREATE TABLE IF NOT EXISTS symlinks(
+    fs INTEGER NOT NULL, ino INTEGER NOT NULL, target BLOB NOT NULL, PRIMARY KEY(fs, ino)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS xattrs(
+    fs INTEGER NOT NULL, ino INTEGER NOT NULL, name BLOB NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY(fs, ino, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunk_refs(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, fs INTEGER NOT NULL, ino INTEGER NOT NULL,
+    chunk INTEGER NOT NULL, slice INTEGER NOT NULL, size INTEGER NOT NULL, off INTEGER NOT NULL,
+    len INTEGER NOT NULL, pos INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_refs_file ON chunk_refs(fs, ino, chunk, seq);
+CREATE TABLE IF NOT EXISTS slices(
+    fs INTEGER NOT NULL, id INTEGER NOT NULL, size INTEGER NOT NULL, refs INTEGER NOT NULL DEFAULT 0,
+    inline BLOB, owner INTEGER, PRIMARY KEY(fs, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS slices_garbage ON slices(fs, id) WHERE refs = 0;
+CREATE TABLE IF NOT EXISTS sessions(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, fs INTEGER NOT NULL, info TEXT NOT NULL,
+    started INTEGER NOT NULL, heartbeat INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sustained(
+    session INTEGER NOT NULL, fs INTEGER NOT NULL, ino INTEGER NOT NULL,
+    PRIMARY KEY(session, fs, ino)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sustained_ino ON sustained(fs, ino);
+";
+
+/// Metadata in one SQLite database file.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Arc<SqliteStore>> {
+        let writer = open_connection(path)?;
+        migrate(&writer)?;
+        let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<_>>()?;
+        Ok(Arc::new(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) }))
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // NORMAL in WAL mode: a commit survives a crash of any process; a power cut may
+    // lose the last commits but never corrupts the database.
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
+    let result = (|| {
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        let found: Option<i64> =
+            conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).optional().map_err(backend)?;
+        match found {
+            None => {
+                conn.execute("INSERT INTO schema_version(version) VALUES (?1)", [SCHEMA_VERSION]).map_err(backend)?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(MetaError::SchemaTooNew { found: v, supported: SCHEMA_VERSION })
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(backend),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+fn backend(e: rusqlite::Error) -> MetaError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
+            return MetaError::Conflict;
+        }
+    }
+    MetaError::Backend(e.to_string())
+}
+
+impl MetaStore for SqliteStore {
+    fn begin(&self, mode: TxnMode) -> Result<Box<dyn MetaTxn + '_>> {
+        let conn = match mode {
+            TxnMode::Write => lock(&self.writer),
+            TxnMode::Read => {
+                let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+                lock(&self.readers[i])
+            }
+        };
+        conn.execute_batch(if mode == TxnMode::Write { "BEGIN IMMEDIATE" } else { "BEGIN" }).map_err(backend)?;
+        Ok(Box::new(SqliteTxn { conn, open: true }))
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding a connection leaves no transaction open (the guard's drop
+    // rolled it back), so the connection is still good.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct SqliteTxn<'a> {
+    conn: MutexGuard<'a, Connection>,
+    open: bool,
+}
+
+impl Drop for SqliteTxn<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn row_to_attr(r: &rusqlite::Row<'_>) -> rusqlite::Result<Attr> {
+    let kind: i64 = r.get(1)?;
+    Ok(Attr {
+        ino: InodeId(r.get::<_, i64>(0)? as u64),
+        kind: FileKind::from_code(kind).unwrap_or(FileKind::File),
+        perm: r.get::<_, i64>(2)? as u16,
+        uid: r.get::<_, i64>(3)? as u32,
+        gid: r.get::<_, i64>(4)? as u32,
+        nlink: r.get::<_, i64>(5)? as u32,
+        size: r.get::<_, i64>(6)? as u64,
+        rdev: r.get::<_, i64>(7)? as u32,
+        atime: TimeSpec(r.get(8)?),
+        mtime: TimeSpec(r.get(9)?),
+        ctime: TimeSpec(r.get(10)?),
+        parent: InodeId(r.get::<_, i64>(11)? as u64),
+    })
+}
+
+fn row_to_fs(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileSystemInfo> {
+    Ok(FileSystemInfo {
+        id: FileSystemId(r.get::<_, i64>(0)? as u64),
+        name: r.get(1)?,
+        uuid: r.get(2)?,
+        created: TimeSpec(r.get(3)?),
+        used_bytes: r.get::<_, i64>(4)?.max(0) as u64,
+        used_inodes: r.get::<_, i64>(5)?.max(0) as u64,
+    })
+}
+
+fn row_to_dentry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Dentry> {
+    Ok(Dentry {
+        name: r.get(0)?,
+        ino: InodeId(r.get::<_, i64>(1)? as u64),
+        kind: FileKind::from_code(r.get(2)?).unwrap_or(FileKind::File),
+        cookie: r.get::<_, i64>(3)? as u64,
+    })
+}
+
+fn row_to_slice_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<SliceInfo> {
+    Ok(SliceInfo {
+        id: SliceId(r.get::<_, i64>(0)? as u64),
+        size: r.get::<_, i64>(1)? as u32,
+        inline: r.get::<_, bool>(2)?,
+    })
+}
+
+const FS_COLUMNS: &str = "id, name, uuid, created, used_bytes, used_inodes";
+
+impl SqliteTxn<'_> {
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(backend)
+    }
+
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        self.conn.prepare_cached(sql).and_then(|mut s| s.query_row(params, f).optional()).map_err(backend)
+    }
+
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_map(params, f)?.collect::<rusqlite::Result<Vec<T>>>())
+            .map_err(backend)
+    }
+
+    /// Uncounts the references of the chunk rows matched by `filter` on their slices.
+    fn uncount_refs(&self, fs: FileSystemId, ino: InodeId, filter: &str, arg: i64) -> Result<()> {
+        let sql = format!(
+            "UPDATE slices SET refs = refs - (SELECT count(*) FROM chunk_refs c WHERE c.fs = ?1 AND c.ino = ?2 AND {filter} AND c.slice = slices.id)
+             WHERE fs = ?1 AND id IN (SELECT slice FROM chunk_refs c WHERE c.fs = ?1 AND c.ino = ?2 AND {filter})"
+        );
+        self.exec(&sql, params![fs.0 as i64, ino.0 as i64, arg])?;
+        Ok(())
+    }
+}
+
+impl MetaTxn for SqliteTxn<'_> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(backend)?;
+        self.open = false;
+        Ok(())
+    }
+
+    fn insert_fs(&mut self, name: &str, uuid: &str, now: TimeSpec) -> Result<FileSystemId> {
+        self.exec(
+            "INSERT INTO file_systems(name, uuid, created, next_inode, next_slice) VALUES (?1, ?2, ?3, 2, 1)",
+            params![name, uuid, now.0],
+        )?;
+        Ok(FileSystemId(self.conn.last_insert_rowid() as u64))
+    }
+
+    fn fs_by_name(&mut self, name: &str) -> Result<Option<FileSystemInfo>> {
+        self.one(&format!("SELECT {FS_COLUMNS} FROM file_systems WHERE name = ?1"), [name], row_to_fs)
+    }
+
+    fn list_fs(&mut self) -> Result<Vec<FileSystemInfo>> {
+        self.all(&format!("SELECT {FS_COLUMNS} FROM file_systems ORDER BY name"), [], row_to_fs)
+    }
+
+    fn delete_fs(&mut self, fs: FileSystemId) -> Result<()> {
+        for table in ["inodes", "dentries", "symlinks", "xattrs", "chunk_refs", "slices", "sustained", "sessions"] {
+            self.exec(&format!("DELETE FROM {table} WHERE fs = ?1"), [fs.0 as i64])?;
+        }
+        self.exec("DELETE FROM file_systems WHERE id = ?1", [fs.0 as i64])?;
+        Ok(())
+    }
+
+    fn next_ids(&mut self, fs: FileSystemId, counter: Counter, n: u64) -> Result<u64> {
+        let col = match counter {
+            Counter::Inode => "next_inode",
+            Counter::Slice => "next_slice",
+        };
+        let sql = format!("UPDATE file_systems SET {col} = {col} + ?2 WHERE id = ?1 RETURNING {col} - ?2");
+        self.one(&sql, params![fs.0 as i64, n as i64], |r| r.get::<_, i64>(0))?
+            .map(|v| v as u64)
+            .ok_or(MetaError::NoFileSystem(fs.to_string()))
+    }
+
+    fn add_usage(&mut self, fs: FileSystemId, bytes: i64, inodes: i64) -> Result<()> {
+        self.exec(
+            "UPDATE file_systems SET used_bytes = used_bytes + ?2, used_inodes = used_inodes + ?3 WHERE id = ?1",
+            params![fs.0 as i64, bytes, inodes],
+        )?;
+        Ok(())
+    }
+
+    fn get_inode(&mut self, fs: FileSystemId, ino: InodeId) -> Result<Option<Attr>> {
+        self.one(
+            "SELECT ino, kind, perm, uid, gid, nlink, size, rdev, atime, mtime, ctime, parent FROM inodes WHERE fs = ?1 AND ino = ?2",
+            params![fs.0 as i64, ino.0 as i64],
+            row_to_attr,
+        )
+    }
+
+    fn put_inode(&mut self, fs: FileSystemId, a: &Attr) -> Result<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO inodes(fs, ino, kind, perm, uid, gid, nlink, size, rdev, atime, mtime, ctime, parent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                fs.0 as i64, a.ino.0 as i64, a.kind as i64, a.perm as i64, a.uid as i64, a.gid as i64,
+                a.nlink as i64, a.size as i64, a.rdev as i64, a.atime.0, a.mtime.0, a.ctime.0, a.parent.0 as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_inode(&mut self, fs: FileSystemId, ino: InodeId) -> Result<()> {
+        self.exec("DELETE FROM inodes WHERE fs = ?1 AND ino = ?2", params![fs.0 as i64, ino.0 as i64])?;
+        Ok(())
+    }
+
+    fn unlinked_inodes(&mut self, fs: FileSystemId, limit: usize) -> Result<Vec<InodeId>> {
+        self.all(
+            "SELECT ino FROM inodes WHERE fs = ?1 AND nlink = 0 LIMIT ?2",
+            params![fs.0 as i64, limit as i64],
+            |r| Ok(InodeId(r.get::<_, i64>(0)? as u64)),
+        )
+    }
+
+    fn get_dentry(&mut self, fs: FileSystemId, parent: InodeId, name: &[u8]) -> Result<Option<Dentry>> {
+        self.one(
+            "SELECT name, ino, kind, cookie FROM dentries WHERE fs = ?1 AND parent = ?2 AND name = ?3",
+            params![fs.0 as i64, parent.0 as i64, name],
+            row_to_dentry,
+        )
+    }
+
+    fn insert_dentry(
+        &mut self,
+        fs: FileSystemId,
+        parent: InodeId,
+        name: &[u8],
+        ino: InodeId,
+        kind: FileKind,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO dentries(fs, parent, name, ino, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![fs.0 as i64, parent.0 as i64, name, ino.0 as i64, kind as i64],
+        )?;
+        Ok(())
+    }
+
+    fn delete_dentry(&mut self, fs: FileSystemId, parent: InodeId, name: &[u8]) -> Result<()> {
+        self.exec(
+            "DELETE FROM dentries WHERE fs = ?1 AND parent = ?2 AND name = ?3",
+            params![fs.0 as i64, parent.0 as i64, name],
+        )?;
+        Ok(())
+    }
+
+    fn list_dentries(&mut self, fs: FileSystemId, parent: InodeId, after: u64, limit: usize) -> Result<Vec<Dentry>> {
+        self.all(
+            "SELECT name, ino, kind, cookie FROM dentries WHERE fs = ?1 AND parent = ?2 AND cookie > ?3 ORDER BY cookie LIMIT ?4",
+            params![fs.0 as i64, parent.0 as i64, after as i64, limit as i64],
+            row_to_dentry,
+        )
+    }
+
+    fn has_dentries(&mut self, fs: FileSystemId, parent: InodeId) -> Result<bool> {
+        Ok(self
+            .one(
+                "SELECT 1 FROM dentries WHERE fs = ?1 AND parent = ?2 LIMIT 1",
+                params![fs.0 as i64, parent.0 as i64],
+                |_| Ok(()),
+            )?
+            .is_some())
+    }
+
+    fn get_symlink(&mut self, fs: FileSystemId, ino: InodeId) -> Result<Option<Vec<u8>>> {
+        self.one("SELECT target FROM symlinks WHERE fs = ?1 AND ino = ?2", params![fs.0 as i64, ino.0 as i64], |r| {
+            r.get(0)
+        })
+    }
+
+    fn put_symlink(&mut self, fs: FileSystemId, ino: InodeId, target: &[u8]) -> Result<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO symlinks(fs, ino, target) VALUES (?1, ?2, ?3)",
+            params![fs.0 as i64, ino.0 as i64, target],
+        )?;
+        Ok(())
+    }
+
+    fn get_xattr(&mut self, fs: FileSystemId, ino: InodeId, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.one(
+            "SELECT value FROM xattrs WHERE fs = ?1 AND ino = ?2 AND name = ?3",
+            params![fs.0 as i64, ino.0 as i64, name],
+            |r| r.get(0),
+        )
+    }
+
+    fn put_xattr(&mut self, fs: FileSystemId, ino: InodeId, name: &[u8], value: &[u8]) -> Result<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO xattrs(fs, ino, name, value) VALUES (?1, ?2, ?3, ?4)",
+            params![fs.0 as i64, ino.0 as i64, name, value],
+        )?;
+        Ok(())
+    }
+
+    fn delete_xattr(&mut self, fs: FileSystemId, ino: InodeId, name: &[u8]) -> Result<bool> {
+        Ok(self.exec(
+            "DELETE FROM xattrs WHERE fs = ?1 AND ino = ?2 AND name = ?3",
+            params![fs.0 as i64, ino.0 as i64, name],
+        )? > 0)
+    }
+
+    fn list_xattrs(&mut self, fs: FileSystemId, ino: InodeId) -> Result<Vec<Vec<u8>>> {
+        self.all(
+            "SELECT name FROM xattrs WHERE fs = ?1 AND ino = ?2 ORDER BY name",
+            params![fs.0 as i64, ino.0 as i64],
+            |r| r.get(0),
+        )
+    }
+
+    fn delete_inode_extras(&mut self, fs: FileSystemId, ino: InodeId) -> Result<()> {
+        self.exec("DELETE FROM symlinks WHERE fs = ?1 AND ino = ?2", params![fs.0 as i64, ino.0 as i64])?;
+        self.exec("DELETE FROM xattrs WHERE fs = ?1 AND ino = ?2", params![fs.0 as i64, ino.0 as i64])?;
+        Ok(())
+    }
+
+    fn chunk_refs(&mut self, fs: FileSystemId, ino: InodeId, chunk: u64) -> Result<Vec<SliceRef>> {
+        self.all(
+            "SELECT c.slice, c.size, c.off, c.len, c.pos, s.inline FROM chunk_refs c
+             LEFT JOIN slices s ON s.fs = c.fs AND s.id = c.slice
+             WHERE c.fs = ?1 AND c.ino = ?2 AND c.chunk = ?3 ORDER BY c.seq",
+            params![fs.0 as i64, ino.0 as i64, chunk as i64],
+            |r| {
+                Ok(SliceRef {
+                    id: SliceId(r.get::<_, i64>(0)? as u64),
+                    size: r.get::<_, i64>(1)? as u32,
+                    off: r.get::<_, i64>(2)? as u32,
+                    len: r.get::<_, i64>(3)? as u32,
+                    pos: r.get::<_, i64>(4)? as u32,
+                    inline: r.get::<_, Option<Vec<u8>>>(5)?.map(Arc::from),
+                })
+            },
+        )
+    }
+
+    fn append_ref(&mut self, fs: FileSystemId, ino: InodeId, chunk: u64, r: &SliceRef) -> Result<()> {
+        self.exec(
+            "INSERT INTO chunk_refs(fs, ino, chunk, slice, size, off, len, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![fs.0 as i64, ino.0 as i64, chunk as i64, r.id.0 as i64, r.size as i64, r.off as i64, r.len as i64, r.pos as i64],
+        )?;
+        if r.id != SliceId::HOLE {
+            self.exec(
+                "UPDATE slices SET refs = refs + 1 WHERE fs = ?1 AND id = ?2",
+                params![fs.0 as i64, r.id.0 as i64],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_chunks_from(&mut self, fs: FileSystemId, ino: InodeId, first: u64) -> Result<()> {
+        self.uncount_refs(fs, ino, "c.chunk >= ?3", first as i64)?;
+        self.exec(
+            "DELETE FROM chunk_refs WHERE fs = ?1 AND ino = ?2 AND chunk >= ?3",
+            params![fs.0 as i64, ino.0 as i64, first as i64],
+        )?;
+        Ok(())
+    }
+
+    fn replace_chunk(&mut self, fs: FileSystemId, ino: InodeId, chunk: u64, refs: &[SliceRef]) -> Result<()> {
+        self.uncount_refs(fs, ino, "c.chunk = ?3", chunk as i64)?;
+        self.exec(
+            "DELETE FROM chunk_refs WHERE fs = ?1 AND ino = ?2 AND chunk = ?3",
+            params![fs.0 as i64, ino.0 as i64, chunk as i64],
+        )?;
+        for r in refs {
+            self.append_ref(fs, ino, chunk, r)?;
+        }
+        Ok(())
+    }
+
+    fn fragmented_chunks(&mut self, fs: FileSystemId, min_refs: usize, limit: usize) -> Result<Vec<(InodeId, u64)>> {
+        self.all(
+            "SELECT ino, chunk FROM chunk_refs WHERE fs = ?1 GROUP BY ino, chunk HAVING count(*) >= ?2 LIMIT ?3",
+            params![fs.0 as i64, min_refs as i64, limit as i64],
+            |r| Ok((InodeId(r.get::<_, i64>(0)? as u64), r.get::<_, i64>(1)? as u64)),
+        )
+    }
+
+    fn insert_slice(
+        &mut self,
+        fs: FileSystemId,
+        id: SliceId,
+        size: u32,
+        inline: Option<&[u8]>,
+        owner: Option<SessionId>,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO slices(fs, id, size, inline, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![fs.0 as i64, id.0 as i64, size as i64, inline, owner.map(|s| s.0 as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn finish_slice(&mut self, fs: FileSystemId, id: SliceId, size: u32) -> Result<()> {
+        self.exec(
+            "UPDATE slices SET size = ?3, owner = NULL WHERE fs = ?1 AND id = ?2",
+            params![fs.0 as i64, id.0 as i64, size as i64],
+        )?;
+        Ok(())
+    }
+
+    fn garbage_slices(&mut self, fs: FileSystemId, limit: usize) -> Result<Vec<SliceInfo>> {
+        self.all(
+            "SELECT id, size, inline IS NOT NULL FROM slices WHERE fs = ?1 AND refs <= 0 AND owner IS NULL LIMIT ?2",
+            params![fs.0 as i64, limit as i64],
+            row_to_slice_info,
+        )
+    }
+
+    fn delete_slice(&mut self, fs: FileSystemId, id: SliceId) -> Result<()> {
+        self.exec("DELETE FROM slices WHERE fs = ?1 AND id = ?2", params![fs.0 as i64, id.0 as i64])?;
+        Ok(())
+    }
+
+    fn all_slices(&mut self, fs: FileSystemId) -> Result<Vec<SliceInfo>> {
+        self.all(
+            "SELECT id, size, inline IS NOT NULL FROM slices WHERE fs = ?1 ORDER BY id",
+            [fs.0 as i64],
+            row_to_slice_info,
+        )
+    }
+
+    fn insert_session(&mut self, fs: FileSystemId, info: &str, now: TimeSpec) -> Result<SessionId> {
+        self.exec(
+            "INSERT INTO sessions(fs, info, started, heartbeat) VALUES (?1, ?2, ?3, ?3)",
+            params![fs.0 as i64, info, now.0],
+        )?;
+        Ok(SessionId(self.conn.last_insert_rowid() as u64))
+    }
+
+    fn heartbeat(&mut self, session: SessionId, now: TimeSpec) -> Result<bool> {
+        Ok(self.exec("UPDATE sessions SET heartbeat = ?2 WHERE id = ?1", params![session.0 as i64, now.0])? > 0)
+    }
+
+    fn stale_sessions(&mut self, fs: FileSystemId, before: TimeSpec) -> Result<Vec<SessionId>> {
+        self.all("SELECT id FROM sessions WHERE fs = ?1 AND heartbeat < ?2", params![fs.0 as i64, before.0], |r| {
+            Ok(SessionId(r.get::<_, i64>(0)? as u64))
+        })
+    }
+
+    fn delete_session(&mut self, session: SessionId) -> Result<Vec<InodeId>> {
+        let s = session.0 as i64;
+        let inodes =
+            self.all("SELECT ino FROM sustained WHERE session = ?1", [s], |r| Ok(InodeId(r.get::<_, i64>(0)? as u64)))?;
+        self.exec("DELETE FROM sustained WHERE session = ?1", [s])?;
+        self.exec("UPDATE slices SET owner = NULL WHERE owner = ?1", [s])?;
+        self.exec("DELETE FROM sessions WHERE id = ?1", [s])?;
+        Ok(inodes)
+    }
+
+    fn sustain(&mut self, session: SessionId, fs: FileSystemId, ino: InodeId) -> Result<()> {
+        self.exec(
+            "INSERT OR IGNORE INTO sustained(session, fs, ino) VALUES (?1, ?2, ?3)",
+            params![session.0 as i64, fs.0 as i64, ino.0 as i64],
+        )?;
+        Ok(())
+    }
+
+    fn is_sustained(&mut self, fs: FileSystemId, ino: InodeId) -> Result<bool> {
+        Ok(self
+            .one(
+                "SELECT 1 FROM sustained WHERE fs = ?1 AND ino = ?2 LIMIT 1",
+                params![fs.0 as i64, ino.0 as i64],
+                |_| Ok(()),
+            )?
+            .is_some())
+    }
+
+    fn release_sustained(&mut self, session: SessionId, fs: FileSystemId, ino: InodeId) -> Result<bool> {
+        self.exec(
+            "DELETE FROM sustained WHERE session = ?1 AND fs = ?2 AND ino = ?3",
+            params![session.0 as i64, fs.0 as i64, ino.0 as i64],
+        )?;
+        self.is_sustained(fs, ino)
+    }
+}

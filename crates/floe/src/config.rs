@@ -1,0 +1,61 @@
+//! Where floe keeps its data, and opening the embedded backends there.
+
+use anyhow::{bail, Context, Result};
+use floe_meta::{Meta, SqliteStore};
+use object_store::local::LocalFileSystem;
+use object_store::ObjectStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The data directory: `meta.db` (SQLite), `objects/` (block objects), `cache/`.
+pub struct DataDir {
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    /// The directory from the flag or `FLOE_DATA_DIR`, else `/var/lib/floe` for root
+    /// and `~/.local/share/floe` for others.
+    pub fn resolve(flag: Option<PathBuf>) -> Result<DataDir> {
+        let root = match flag {
+            Some(p) => p,
+            None if nix::unistd::geteuid().is_root() => PathBuf::from("/var/lib/floe"),
+            None => {
+                let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+                Path::new(&home).join(".local/share/floe")
+            }
+        };
+        Ok(DataDir { root })
+    }
+
+    fn ensure(&self) -> Result<()> {
+        std::fs::create_dir_all(self.root.join("objects"))
+            .with_context(|| format!("cannot create the data directory {}", self.root.display()))?;
+        let probe = self.root.join(".probe");
+        std::fs::write(&probe, b"")
+            .with_context(|| format!("the data directory {} is not writable", self.root.display()))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+
+    pub fn meta(&self) -> Result<Meta> {
+        self.ensure()?;
+        let path = self.root.join("meta.db");
+        let store = SqliteStore::open(&path)
+            .with_context(|| format!("cannot open the metadata database {}", path.display()))?;
+        Ok(Meta::new(store))
+    }
+
+    pub fn objects(&self) -> Result<Arc<dyn ObjectStore>> {
+        let dir = self.root.join("objects");
+        if !dir.is_dir() {
+            bail!("the object directory {} is missing", dir.display());
+        }
+        Ok(Arc::new(
+            LocalFileSystem::new_with_prefix(&dir).with_context(|| format!("object directory {}", dir.display()))?,
+        ))
+    }
+
+    pub fn cache(&self, fs: &str) -> PathBuf {
+        self.root.join("cache").join(fs)
+    }
+}

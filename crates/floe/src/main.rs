@@ -1,0 +1,68 @@
+//! `floe`: the command line. Parses arguments, loads configuration, wires the crates
+//! together and reports errors in one line.
+
+mod config;
+mod fs_cmd;
+mod mount;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "floe", version, about = "Serverless functions with a shared, elastic POSIX file system")]
+struct Cli {
+    /// Where floe keeps its metadata database, objects and caches.
+    #[arg(long, global = true, env = "FLOE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage file systems.
+    Fs {
+        #[command(subcommand)]
+        command: fs_cmd::FsCommand,
+    },
+    /// Mount a file system with FUSE.
+    Mount(mount::MountArgs),
+    /// Unmount a floe mount.
+    Umount {
+        /// The mount point.
+        dir: PathBuf,
+    },
+    /// Check a file system's metadata against its objects, and repair what is safe.
+    Fsck {
+        name: String,
+        /// Delete orphan objects, expire dead sessions, purge unlinked inodes.
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("floe: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let paths = config::DataDir::resolve(cli.data_dir)?;
+    match cli.command {
+        Command::Fs { command } => fs_cmd::run(&paths, command),
+        Command::Mount(args) => mount::run(&paths, args),
+        Command::Umount { dir } => mount::unmount(&dir),
+        Command::Fsck { name, repair } => fs_cmd::fsck(&paths, &name, repair),
+    }
+}

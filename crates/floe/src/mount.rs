@@ -1,0 +1,168 @@
+//! `floe mount` and `floe umount`.
+
+use crate::config::DataDir;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use floe_fs::{FileSystem, FsConfig};
+use floe_fuse::MountOptions;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Clone)]
+pub struct MountArgs {
+    /// The file system to mount.
+    name: String,
+    /// An existing, empty directory to mount it on.
+    dir: PathBuf,
+    /// Return once mounted and keep serving in the background (log in the data directory).
+    #[arg(long, short = 'd')]
+    background: bool,
+    /// Refuse every change (EROFS).
+    #[arg(long)]
+    read_only: bool,
+    /// Threads serving kernel requests.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// Size of the node-local disk cache of blocks, in MiB (0 disables it).
+    #[arg(long, default_value_t = 1024)]
+    cache_size: u64,
+    /// Seconds the kernel may cache attributes and names.
+    #[arg(long, default_value_t = 1.0)]
+    ttl: f64,
+}
+
+pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
+    check_mount_point(&args.dir)?;
+    if args.background {
+        return spawn_background(paths, &args);
+    }
+    // Signals are taken by one thread with sigwait; every thread started from here on
+    // inherits the mask.
+    let mut signals = nix::sys::signal::SigSet::empty();
+    for s in [nix::sys::signal::SIGINT, nix::sys::signal::SIGTERM, nix::sys::signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals.thread_block().context("cannot block signals")?;
+    let meta = paths.meta()?;
+    let config = FsConfig {
+        disk_cache: (args.cache_size > 0).then(|| (paths.cache(&args.name), args.cache_size << 20)),
+        read_only: args.read_only,
+        ..FsConfig::default()
+    };
+    let fs = FileSystem::mount(meta, paths.objects()?, &args.name, config)?;
+    let options = MountOptions {
+        ttl: Duration::from_secs_f64(args.ttl.clamp(0.0, 3600.0)),
+        threads: args.threads,
+        allow_other: nix::unistd::geteuid().is_root(),
+        read_only: args.read_only,
+    };
+    let session = floe_fuse::spawn_mount(Arc::clone(&fs), &args.dir, &options)
+        .with_context(|| format!("cannot mount on {}", args.dir.display()))?;
+    println!("mounted {} on {}", args.name, args.dir.display());
+    let signalled = Arc::new(AtomicBool::new(false));
+    {
+        let signalled = Arc::clone(&signalled);
+        std::thread::spawn(move || {
+            if signals.wait().is_ok() {
+                signalled.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    while !signalled.load(Ordering::SeqCst) && !session.guard.is_finished() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if signalled.load(Ordering::SeqCst) {
+        session.umount_and_join().context("unmount failed")?;
+    } else {
+        let _ = session.join();
+    }
+    fs.close()?;
+    println!("unmounted {}", args.dir.display());
+    Ok(())
+}
+
+fn check_mount_point(dir: &Path) -> Result<()> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("mount point {} does not exist", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("mount point {} is not a directory", dir.display());
+    }
+    let canonical = dir.canonicalize()?;
+    if is_mount_point(&canonical)? {
+        bail!("{} is already a mount point (busy)", dir.display());
+    }
+    Ok(())
+}
+
+/// Whether `dir` is listed as a mount point in this process's mount table.
+pub fn is_mount_point(dir: &Path) -> Result<bool> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").context("cannot read /proc/self/mountinfo")?;
+    let want = dir.to_string_lossy().replace(' ', "\\040");
+    Ok(table.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str())))
+}
+
+/// Starts `floe mount` again in the foreground in a new process group, and waits
+/// until the mount is there or the child has failed.
+fn spawn_background(paths: &DataDir, args: &MountArgs) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let logs = paths.root.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let log_path = logs.join(format!("mount-{}.log", args.name));
+    let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+    let dir = args.dir.canonicalize()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("--data-dir")
+        .arg(&paths.root)
+        .arg("mount")
+        .arg(&args.name)
+        .arg(&dir)
+        .args(["--threads", &args.threads.to_string(), "--cache-size", &args.cache_size.to_string()])
+        .args(["--ttl", &args.ttl.to_string()])
+        .args(args.read_only.then_some("--read-only"))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start the background mount process")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if is_mount_point(&dir)? {
+            println!("mounted {} on {} (pid {}, log {})", args.name, dir.display(), child.id(), log_path.display());
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            bail!("mount failed ({status}): {}", log.trim());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("mount did not appear within 30 s; see {}", log_path.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn unmount(dir: &Path) -> Result<()> {
+    let canonical = dir.canonicalize().with_context(|| format!("{} does not exist", dir.display()))?;
+    if !is_mount_point(&canonical)? {
+        bail!("{} is not mounted", dir.display());
+    }
+    let status = if nix::unistd::geteuid().is_root() {
+        std::process::Command::new("umount").arg(&canonical).status()
+    } else {
+        std::process::Command::new("fusermount3").arg("-u").arg(&canonical).status()
+    }
+    .context("cannot run umount")?;
+    if !status.success() {
+        bail!("unmounting {} failed (busy?)", dir.display());
+    }
+    // Wait for the serving process to let go, so that a following `fs delete` works.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_mount_point(&canonical)? && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("unmounted {}", dir.display());
+    Ok(())
+}
