@@ -20,8 +20,7 @@ pub fn run(paths: &DataDir, command: FsCommand) -> Result<()> {
     let meta = paths.meta()?;
     match command {
         FsCommand::Create { name } => {
-            let uuid = uuid::Uuid::new_v4().to_string();
-            let info = meta.create_fs(&name, &uuid)?;
+            let info = meta.create_fs(&name, &uuid::Uuid::new_v4().to_string())?;
             println!("created file system {} ({})", info.name, info.uuid);
         }
         FsCommand::List => {
@@ -43,6 +42,17 @@ pub fn run(paths: &DataDir, command: FsCommand) -> Result<()> {
             let _ = std::fs::remove_dir_all(paths.cache(&name));
             println!("deleted file system {name}");
         }
+    }
+    Ok(())
+}
+
+/// Creates file system `name` unless it exists.
+pub fn create_if_missing(paths: &DataDir, name: &str) -> Result<()> {
+    let meta = paths.meta()?;
+    match meta.create_fs(name, &uuid::Uuid::new_v4().to_string()) {
+        Ok(info) => println!("created file system {} ({})", info.name, info.uuid),
+        Err(floe_meta::MetaError::FileSystemExists(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }

@@ -16,6 +16,9 @@ pub struct MountArgs {
     name: String,
     /// An existing, empty directory to mount it on.
     dir: PathBuf,
+    /// Create the file system and the mount point when they do not exist yet.
+    #[arg(long)]
+    create: bool,
     /// Return once mounted and keep serving in the background (log in the data directory).
     #[arg(long, short = 'd')]
     background: bool,
@@ -34,6 +37,10 @@ pub struct MountArgs {
 }
 
 pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
+    if args.create {
+        std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
+        crate::fs_cmd::create_if_missing(paths, &args.name)?;
+    }
     check_mount_point(&args.dir)?;
     if args.background {
         return spawn_background(paths, &args);
