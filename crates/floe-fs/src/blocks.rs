@@ -99,17 +99,22 @@ impl BlockStore {
         Ok(block)
     }
 
-    /// Deletes every block of a slice of `size` bytes (missing objects are fine).
+    /// Deletes every block of a slice of `size` bytes (missing objects are fine). A
+    /// size of 0 means a slice reserved but never committed, whose length nobody
+    /// recorded: its blocks are deleted in order until one is missing (blocks uploaded
+    /// out of order past a gap are left for `fsck` to find as orphans).
     pub(crate) fn delete_slice(&self, slice: SliceId, size: u32) -> Result<()> {
-        let blocks = (size as usize).div_ceil(self.block_size).max(1) as u32;
-        for index in 0..blocks {
+        let known = (size > 0).then(|| (size as usize).div_ceil(self.block_size) as u32);
+        for index in 0..known.unwrap_or(u32::MAX) {
             let key = self.key(slice, index);
             self.memory.remove(&key);
             if let Some(d) = &self.disk {
                 d.remove(&key);
             }
             match self.wait(self.store.delete(&ObjectPath::from(key.as_str()))) {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Ok(()) => {}
+                Err(object_store::Error::NotFound { .. }) if known.is_none() => break,
+                Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -147,10 +147,18 @@ impl FileSystem {
     /// expires dead sessions and purges unlinked inodes.
     pub fn fsck(&self, repair: bool) -> Result<FsckReport> {
         let mut report = FsckReport::default();
+        if repair {
+            report.expired_sessions = self.meta.expire_sessions(self.info.id, self.config.session_ttl)?;
+            report.purged_inodes = self.meta.purge_unlinked(self.info.id)?;
+            report.collected = self.collect_garbage()?;
+            report.repaired = true;
+        }
         let bs = self.blocks.block_size() as u64;
+        // Objects first: a slice is recorded before its objects are written, so every
+        // object listed here that belongs to a live write has its record in the read below.
+        let objects: BTreeSet<(SliceId, u32)> = self.blocks.list_objects()?.into_iter().collect();
         let slices: HashMap<SliceId, (u32, bool)> =
             self.meta.all_slices(self.info.id)?.into_iter().map(|s| (s.id, (s.size, s.inline))).collect();
-        let objects: BTreeSet<(SliceId, u32)> = self.blocks.list_objects()?.into_iter().collect();
         for (id, index) in &objects {
             match slices.get(id) {
                 Some((size, false)) if (*index as u64) < (*size as u64).div_ceil(bs).max(1) => {}
@@ -172,10 +180,6 @@ impl FileSystem {
             for (id, index) in &report.orphan_objects {
                 self.blocks.delete_block(*id, *index)?;
             }
-            report.expired_sessions = self.meta.expire_sessions(self.info.id, self.config.session_ttl)?;
-            report.purged_inodes = self.meta.purge_unlinked(self.info.id)?;
-            report.collected = self.collect_garbage()?;
-            report.repaired = true;
         }
         Ok(report)
     }

@@ -1,0 +1,350 @@
+//! The data path of `FileSystem` without FUSE: writes, reads, truncation, holes,
+//! garbage collection, compaction, missing objects and crashes, on the real SQLite
+//! backend and a real local object directory.
+
+use floe_fs::{Caller, FileSystem, FsConfig, InodeId, SetAttr};
+use floe_meta::{Meta, SqliteStore};
+use object_store::local::LocalFileSystem;
+use rand::{Rng, RngCore, SeedableRng};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("objects")).expect("objects dir");
+        let env = Env { dir };
+        env.meta().create_fs("t", "uuid-t").expect("create fs");
+        env
+    }
+
+    fn meta(&self) -> Meta {
+        Meta::new(SqliteStore::open(&self.dir.path().join("meta.db")).expect("open sqlite"))
+    }
+
+    fn objects(&self) -> Arc<LocalFileSystem> {
+        Arc::new(LocalFileSystem::new_with_prefix(self.dir.path().join("objects")).expect("object dir"))
+    }
+
+    fn mount(&self, config: FsConfig) -> Arc<FileSystem> {
+        FileSystem::mount(self.meta(), self.objects(), "t", config).expect("mount")
+    }
+
+    fn object_count(&self) -> usize {
+        count_files(&self.dir.path().join("objects"))
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .map(|e| {
+            let e = e.expect("dir entry");
+            if e.file_type().expect("file type").is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// Small sizes so that few bytes cross every boundary: blocks, inline limit, buffer.
+fn small_config() -> FsConfig {
+    FsConfig {
+        block_size: 64 << 10,
+        inline_max: 1 << 10,
+        write_buffer: 256 << 10,
+        compact_threshold: 8,
+        gc_interval: Duration::from_secs(3600),
+        ..FsConfig::default()
+    }
+}
+
+fn root() -> Caller {
+    Caller::root()
+}
+
+fn create(fs: &FileSystem, name: &str) -> (u64, InodeId) {
+    let (fh, attr) = fs.create(&root(), InodeId::ROOT, name.as_bytes(), 0o644, 0o022, libc::O_RDWR).expect("create");
+    (fh, attr.ino)
+}
+
+fn read_all(fs: &FileSystem, fh: u64, len: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < len {
+        let n = ((len - off) as u32).min(1 << 20);
+        let part = fs.read(fh, off, n).expect("read");
+        if part.is_empty() {
+            break;
+        }
+        off += part.len() as u64;
+        out.extend_from_slice(&part);
+    }
+    out
+}
+
+#[test]
+fn random_writes_match_a_model_across_commits_and_remounts() {
+    let seed: u64 = std::env::var("FLOE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
+    eprintln!("seed {seed} (replay with FLOE_SEED={seed})");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let env = Env::new();
+    let mut model: Vec<u8> = Vec::new();
+    {
+        let fs = env.mount(small_config());
+        let (fh, ino) = create(&fs, "f");
+        let (fh2, _) = fs.open(&root(), ino, libc::O_RDWR).expect("second handle");
+        for step in 0..400 {
+            let handle = if rng.random_bool(0.5) { fh } else { fh2 };
+            match rng.random_range(0..10) {
+                0..=5 => {
+                    let off = rng.random_range(0..(model.len() as u64 + 300_000));
+                    let len = rng.random_range(0..150_000usize);
+                    let mut data = vec![0u8; len];
+                    rng.fill_bytes(&mut data);
+                    fs.write(handle, off, &data).expect("write");
+                    let end = off as usize + len;
+                    if len > 0 && model.len() < end {
+                        model.resize(end, 0);
+                    }
+                    model[off as usize..off as usize + len].copy_from_slice(&data);
+                }
+                6 => fs.flush(handle).expect("flush"),
+                7 => {
+                    let size = rng.random_range(0..(model.len() as u64 + 100_000));
+                    fs.setattr(&root(), ino, &SetAttr { size: Some(size), via_handle: true, ..SetAttr::default() })
+                        .expect("truncate");
+                    model.resize(size as usize, 0);
+                }
+                _ => {
+                    let off = rng.random_range(0..(model.len() as u64 + 10));
+                    let len = rng.random_range(0..200_000u32);
+                    let got = fs.read(handle, off, len).expect("read");
+                    let lo = (off as usize).min(model.len());
+                    let hi = (off as usize + len as usize).min(model.len());
+                    assert_eq!(got.len(), hi - lo, "read length at step {step} (seed {seed})");
+                    assert!(got == model[lo..hi], "read contents at step {step} (seed {seed})");
+                }
+            }
+            assert_eq!(fs.getattr(ino).expect("getattr").size, model.len() as u64, "size at step {step}");
+        }
+        fs.release(fh).expect("release");
+        fs.release(fh2).expect("release");
+        fs.close().expect("close");
+    }
+    let fs = env.mount(small_config());
+    let attr = fs.lookup(&root(), InodeId::ROOT, b"f").expect("lookup after remount");
+    assert_eq!(attr.size, model.len() as u64);
+    let (fh, _) = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
+    assert!(read_all(&fs, fh, attr.size) == model, "contents after remount (seed {seed})");
+    fs.release(fh).expect("release");
+    let report = fs.fsck(false).expect("fsck");
+    assert!(report.missing_objects.is_empty() && report.orphan_objects.is_empty(), "{report:?}");
+}
+
+#[test]
+fn sparse_file_over_ten_gib_reads_zeros_in_holes() {
+    let env = Env::new();
+    let fs = env.mount(FsConfig::default());
+    let (fh, ino) = create(&fs, "sparse");
+    let far = (10u64 << 30) + 12345;
+    fs.write(fh, 0, b"head").expect("write head");
+    fs.write(fh, far, b"tail").expect("write tail");
+    fs.flush(fh).expect("flush");
+    assert_eq!(fs.getattr(ino).expect("getattr").size, far + 4);
+    assert_eq!(fs.read(fh, 0, 4).expect("read"), b"head");
+    assert_eq!(fs.read(fh, far - 2, 10).expect("read"), b"\0\0tail");
+    assert!(fs.read(fh, 5 << 30, 1 << 20).expect("read hole").iter().all(|b| *b == 0));
+    fs.release(fh).expect("release");
+}
+
+#[test]
+fn truncate_down_then_up_reads_zeros_past_the_cut() {
+    let env = Env::new();
+    let fs = env.mount(small_config());
+    let (fh, ino) = create(&fs, "t");
+    fs.write(fh, 0, &vec![7u8; 300_000]).expect("write");
+    fs.flush(fh).expect("flush");
+    for (size, via_handle) in [(100_000u64, true), (250_000, false)] {
+        fs.setattr(&root(), ino, &SetAttr { size: Some(size), via_handle, ..SetAttr::default() }).expect("truncate");
+    }
+    let data = read_all(&fs, fh, 250_000);
+    assert_eq!(data.len(), 250_000);
+    assert!(data[..100_000].iter().all(|b| *b == 7));
+    assert!(data[100_000..].iter().all(|b| *b == 0));
+    fs.release(fh).expect("release");
+}
+
+#[test]
+fn deleted_files_objects_are_collected() {
+    let env = Env::new();
+    let fs = env.mount(small_config());
+    let (fh, _) = create(&fs, "big");
+    fs.write(fh, 0, &vec![1u8; 1_000_000]).expect("write");
+    fs.release(fh).expect("release");
+    let stored = env.object_count();
+    assert!(stored >= 1_000_000 / (64 << 10), "{stored} objects for 1 MB in 64 KiB blocks");
+    // Small files are inline: no objects.
+    let (fh, _) = create(&fs, "small");
+    fs.write(fh, 0, b"{\"k\": 1}").expect("write");
+    fs.release(fh).expect("release");
+    assert_eq!(env.object_count(), stored);
+    fs.unlink(&root(), InodeId::ROOT, b"big").expect("unlink");
+    let report = fs.collect_garbage().expect("gc");
+    assert!(report.slices >= 1);
+    assert_eq!(env.object_count(), 0);
+    assert!(fs.fsck(false).expect("fsck").clean());
+}
+
+#[test]
+fn unlinked_open_file_stays_readable_until_released() {
+    let env = Env::new();
+    let fs = env.mount(small_config());
+    let (fh, ino) = create(&fs, "f");
+    fs.write(fh, 0, &vec![3u8; 200_000]).expect("write");
+    fs.flush(fh).expect("flush");
+    fs.unlink(&root(), InodeId::ROOT, b"f").expect("unlink");
+    assert_eq!(fs.read(fh, 199_990, 100).expect("read after unlink"), vec![3u8; 10]);
+    fs.write(fh, 0, b"still writable").expect("write after unlink");
+    fs.release(fh).expect("release");
+    assert_eq!(fs.getattr(ino).map_err(|e| e.errno()).expect_err("purged"), libc::ENOENT);
+    fs.collect_garbage().expect("gc");
+    assert_eq!(env.object_count(), 0);
+}
+
+#[test]
+fn compaction_keeps_contents_and_frees_old_slices() {
+    let env = Env::new();
+    let fs = env.mount(small_config());
+    let (fh, ino) = create(&fs, "frag");
+    let mut model = vec![0u8; 100_000];
+    for i in 0..20u8 {
+        let off = i as usize * 4_000;
+        let data = vec![i + 1; 10_000];
+        fs.write(fh, off as u64, &data).expect("write");
+        fs.flush(fh).expect("flush each write: one slice each");
+        model[off..off + 10_000].copy_from_slice(&data);
+    }
+    model.truncate(19 * 4_000 + 10_000);
+    assert!(fs.meta().read_chunk(fs.info().id, ino, 0).expect("chunk").len() >= 20);
+    assert_eq!(fs.compact().expect("compact"), 1);
+    assert_eq!(fs.meta().read_chunk(fs.info().id, ino, 0).expect("chunk").len(), 1);
+    assert!(read_all(&fs, fh, model.len() as u64) == model);
+    fs.collect_garbage().expect("gc");
+    let report = fs.fsck(false).expect("fsck");
+    assert!(report.clean(), "{report:?}");
+    fs.release(fh).expect("release");
+}
+
+#[test]
+fn append_handles_write_at_the_end() {
+    let env = Env::new();
+    let fs = env.mount(small_config());
+    let (fh, ino) = create(&fs, "log");
+    let (a, _) = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open a");
+    let (b, _) = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open b");
+    for i in 0..50 {
+        fs.write(if i % 2 == 0 { a } else { b }, 0, format!("line {i:02}\n").as_bytes()).expect("append");
+        if i % 7 == 0 {
+            fs.flush(a).expect("flush");
+        }
+    }
+    let expected: String = (0..50).map(|i| format!("line {i:02}\n")).collect();
+    assert_eq!(read_all(&fs, fh, 10_000), expected.as_bytes());
+    for h in [a, b, fh] {
+        fs.release(h).expect("release");
+    }
+}
+
+#[test]
+fn a_missing_object_is_an_io_error_not_a_crash() {
+    let env = Env::new();
+    let config = FsConfig { memory_cache: 0, ..small_config() };
+    let fs = env.mount(config.clone());
+    let (fh, ino) = create(&fs, "f");
+    fs.write(fh, 0, &vec![9u8; 300_000]).expect("write");
+    fs.release(fh).expect("release");
+    fs.close().expect("close");
+    std::fs::remove_dir_all(env.dir.path().join("objects/uuid-t")).expect("delete objects");
+    let fs = env.mount(config);
+    let (fh, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open");
+    let err = fs.read(fh, 0, 4096).expect_err("read of a lost block");
+    assert_eq!(err.errno(), libc::EIO);
+    assert!(fs.getattr(InodeId::ROOT).is_ok());
+    assert!(!fs.fsck(false).expect("fsck").missing_objects.is_empty());
+    fs.release(fh).expect("release");
+}
+
+/// The writer of the crash test, run in a child process that the test kills with
+/// SIGKILL once it has committed one file and left another one half written.
+#[test]
+#[ignore = "the child role of a_crashed_writer_leaves_committed_data_and_collectable_leftovers, which runs it"]
+fn crash_writer_child() {
+    let Some(dir) = std::env::var_os("FLOE_CRASH_DIR") else { return };
+    let env = Env { dir: tempfile::TempDir::new_in(&dir).expect("unused") };
+    let meta = Meta::new(SqliteStore::open(&Path::new(&dir).join("meta.db")).expect("open sqlite"));
+    let objects = Arc::new(LocalFileSystem::new_with_prefix(Path::new(&dir).join("objects")).expect("objects"));
+    let fs = FileSystem::mount(meta, objects, "t", crash_config()).expect("mount");
+    let (fh, _) = create(&fs, "durable");
+    fs.write(fh, 0, &vec![5u8; 200_000]).expect("write");
+    fs.fsync(fh).expect("fsync");
+    let (fh2, _) = create(&fs, "lost");
+    fs.write(fh2, 0, &vec![6u8; 200_000]).expect("write");
+    drop(env);
+    println!("READY");
+    loop {
+        std::thread::park();
+    }
+}
+
+fn crash_config() -> FsConfig {
+    FsConfig { session_ttl: Duration::from_millis(300), ..small_config() }
+}
+
+#[test]
+fn a_crashed_writer_leaves_committed_data_and_collectable_leftovers() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "crash_writer_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("FLOE_CRASH_DIR", env.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn writer");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let ready = std::io::BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.contains("READY"));
+    assert!(ready, "the writer did not get ready");
+    // The uncommitted slice's full blocks are uploading; wait for them to land so the
+    // crash leaves objects behind.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while env.object_count() < 6 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    child.kill().expect("SIGKILL the writer");
+    child.wait().expect("reap");
+    let meta = env.meta();
+    let id = meta.fs_by_name("t").expect("fs").id;
+    while meta.live_sessions(id, crash_config().session_ttl).expect("sessions") > 0 {
+        assert!(std::time::Instant::now() < deadline + Duration::from_secs(10), "dead session never expired");
+        std::thread::yield_now();
+    }
+    let fs = env.mount(crash_config());
+    let attr = fs.lookup(&root(), InodeId::ROOT, b"durable").expect("durable file");
+    let (fh, _) = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
+    assert!(read_all(&fs, fh, attr.size) == vec![5u8; 200_000]);
+    fs.release(fh).expect("release");
+    assert_eq!(fs.lookup(&root(), InodeId::ROOT, b"lost").expect("lost file exists").size, 0);
+    let report = fs.fsck(true).expect("fsck --repair");
+    assert!(report.missing_objects.is_empty(), "{report:?}");
+    let after = fs.fsck(false).expect("fsck");
+    assert!(after.clean(), "{after:?}");
+    // Only the durable file's objects remain: 200,000 bytes in 64 KiB blocks.
+    assert_eq!(env.object_count(), 4);
+}
