@@ -11,7 +11,7 @@ use crate::{Attr, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId,
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 const SCHEMA_VERSION: i64 = 1;
@@ -62,7 +62,13 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    commits: AtomicUsize,
+    /// Wakes the checkpointer early; dropping it stops the checkpointer.
+    checkpoint: Mutex<mpsc::Sender<()>>,
 }
+
+/// Commits between checkpoints requested by writers (besides one every second).
+const CHECKPOINT_EVERY: usize = 200;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -70,8 +76,41 @@ impl SqliteStore {
         let writer = open_connection(path)?;
         migrate(&writer)?;
         let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<_>>()?;
-        Ok(Arc::new(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) }))
+        let checkpoint = spawn_checkpointer(open_connection(path)?);
+        Ok(Arc::new(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            commits: AtomicUsize::new(0),
+            checkpoint: Mutex::new(checkpoint),
+        }))
     }
+}
+
+/// Checkpoints the WAL on a thread of its own. Commits only append to the WAL; the
+/// checkpoint (which fsyncs) runs here, off every operation's path, and frequently
+/// enough that the WAL is rewritten from its start instead of growing (appending to a
+/// growing file costs the kernel a zeroed page per frame: measured at 2x a commit).
+fn spawn_checkpointer(conn: Connection) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new().name("floe-sqlite-checkpoint".into()).spawn(move || loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                while rx.try_recv().is_ok() {}
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the SQLite checkpointer; the WAL will grow until restart");
+    }
+    tx
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
@@ -80,7 +119,7 @@ fn open_connection(path: &Path) -> Result<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     // NORMAL in WAL mode: a commit survives a crash of any process; a power cut may
     // lose the last commits but never corrupts the database.
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536;")
         .map_err(backend)?;
     Ok(conn)
 }
@@ -130,12 +169,19 @@ impl MetaStore for SqliteStore {
             }
         };
         conn.execute_batch(if mode == TxnMode::Write { "BEGIN IMMEDIATE" } else { "BEGIN" }).map_err(backend)?;
+        if mode == TxnMode::Write && self.commits.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY == 0 {
+            let _ = lock_sender(&self.checkpoint).send(());
+        }
         Ok(Box::new(SqliteTxn { conn, open: true }))
     }
 
     fn kind(&self) -> &'static str {
         "sqlite"
     }
+}
+
+fn lock_sender(m: &Mutex<mpsc::Sender<()>>) -> MutexGuard<'_, mpsc::Sender<()>> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
