@@ -119,10 +119,7 @@ impl FileSystem {
     fn with_pending(&self, mut attr: Attr) -> Attr {
         if attr.kind == FileKind::File {
             if let Some(inode) = self.handles.inode(attr.ino) {
-                let st = inode.lock();
-                if !st.pending.is_empty() {
-                    attr.size = attr.size.max(st.pending.end);
-                }
+                attr.size = inode.lock().pending.size(attr.size);
             }
         }
         attr
@@ -322,10 +319,24 @@ impl FileSystem {
             want |= Access::WRITE.0;
         }
         let attr = self.meta.access(self.info.id, caller, ino, Access(want))?;
-        if attr.kind == FileKind::Directory && f.write {
+        if attr.kind == FileKind::Directory && (f.write || flags & libc::O_TRUNC != 0) {
             return Err(floe_meta::MetaError::IsDir.into());
         }
-        Ok((self.handles.open(ino, f), attr))
+        let fh = self.handles.open(ino, f);
+        if flags & libc::O_TRUNC != 0 && attr.kind == FileKind::File {
+            // With FUSE_ATOMIC_O_TRUNC the kernel leaves the truncation to open: fold it
+            // into the handle's next commit instead of a transaction of its own.
+            let handle = self.handles.get(fh)?;
+            let mut st = handle.inode.lock();
+            if let Err(e) = st.pending.commit(&self.write_context(), ino) {
+                drop(st);
+                let _ = self.handles.close(fh);
+                return Err(e);
+            }
+            st.pending.truncate_all();
+            st.chunks.clear();
+        }
+        Ok((fh, attr))
     }
 
     /// Creates a regular file and opens it (O_CREAT); the new file's mode does not
@@ -351,18 +362,26 @@ impl FileSystem {
         if committed.kind == FileKind::Directory {
             return Err(floe_meta::MetaError::IsDir.into());
         }
-        let (maps, file_size) = {
+        let (maps, file_size, committed_end) = {
             let mut st = handle.inode.lock();
-            let file_size = committed.size.max(st.pending.end);
+            let file_size = st.pending.size(committed.size);
             let end = (offset.saturating_add(size as u64)).min(file_size);
             if offset >= end {
                 return Ok(Vec::new());
             }
-            (chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, offset, end)?, file_size)
+            // Committed bytes past a pending truncation read as zeros.
+            let committed_end = st.pending.truncate.unwrap_or(u64::MAX).min(end);
+            (
+                chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, offset, committed_end)?,
+                file_size,
+                committed_end,
+            )
         };
         let end = (offset.saturating_add(size as u64)).min(file_size);
         let mut out = vec![0u8; (end - offset) as usize];
-        read_committed(&self.blocks, &maps, offset, &mut out)?;
+        if committed_end > offset {
+            read_committed(&self.blocks, &maps, offset, &mut out[..(committed_end - offset) as usize])?;
+        }
         overlay_pending(&handle.inode.lock(), self.blocks.block_size(), offset, &mut out);
         Ok(out)
     }
@@ -377,8 +396,7 @@ impl FileSystem {
         }
         let mut st = handle.inode.lock();
         let offset = if handle.flags.append {
-            let committed = self.meta.getattr(self.info.id, handle.ino)?.size;
-            committed.max(st.pending.end)
+            st.pending.size(self.meta.getattr(self.info.id, handle.ino)?.size)
         } else {
             offset
         };

@@ -50,6 +50,9 @@ pub(crate) struct WriteBuffer {
     pub(crate) slices: Vec<PendingSlice>,
     /// The end of the furthest pending write (0 when empty).
     pub(crate) end: u64,
+    /// A truncation (from `open(O_TRUNC)`) to apply before the pending slices, in the
+    /// same commit. Committed bytes past it read as zeros until then.
+    pub(crate) truncate: Option<u64>,
     bytes: usize,
 }
 
@@ -86,7 +89,19 @@ pub(crate) struct WriteContext<'a> {
 
 impl WriteBuffer {
     pub(crate) fn is_empty(&self) -> bool {
-        self.slices.is_empty()
+        self.slices.is_empty() && self.truncate.is_none()
+    }
+
+    /// Cuts the file to zero bytes at the next commit. Called with no pending slices.
+    pub(crate) fn truncate_all(&mut self) {
+        debug_assert!(self.slices.is_empty());
+        self.truncate = Some(0);
+        self.end = 0;
+    }
+
+    /// The file's size as this client sees it, given the committed size.
+    pub(crate) fn size(&self, committed: u64) -> u64 {
+        self.truncate.unwrap_or(committed).max(self.end)
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -135,7 +150,7 @@ impl WriteBuffer {
     /// Uploads what is left and commits every pending slice in one transaction.
     /// On failure nothing is committed and the buffer is kept, so a retry can succeed.
     pub(crate) fn commit(&mut self, cx: &WriteContext<'_>, ino: InodeId) -> Result<()> {
-        if self.slices.is_empty() {
+        if self.is_empty() {
             return Ok(());
         }
         let bs = cx.blocks.block_size();
@@ -171,7 +186,8 @@ impl WriteBuffer {
         let mut news: Vec<NewSlice<'_>> =
             inline.iter().map(|(id, d)| NewSlice { id: *id, size: d.len() as u32, inline: Some(d) }).collect();
         news.extend(object_slices.iter().map(|(id, size)| NewSlice { id: *id, size: *size, inline: None }));
-        cx.meta.commit_write(cx.fs, ino, &news, &placements, self.end)?;
+        cx.meta.commit_truncate_write(cx.fs, ino, self.truncate, &news, &placements, self.end)?;
+        self.truncate = None;
         self.slices.clear();
         self.bytes = 0;
         self.end = 0;

@@ -348,3 +348,28 @@ fn a_crashed_writer_leaves_committed_data_and_collectable_leftovers() {
     // Only the durable file's objects remain: 200,000 bytes in 64 KiB blocks.
     assert_eq!(env.object_count(), 4);
 }
+
+#[test]
+fn open_with_o_trunc_cuts_at_the_next_commit_and_reads_as_cut_before() {
+    let env = Env::new();
+    let fs = env.mount(small_config());
+    let (fh, ino) = create(&fs, "f");
+    fs.write(fh, 0, &vec![1u8; 300_000]).expect("write");
+    fs.release(fh).expect("release");
+    let (w, _) = fs.open(&root(), ino, libc::O_RDWR | libc::O_TRUNC).expect("open O_TRUNC");
+    assert_eq!(fs.getattr(ino).expect("getattr").size, 0);
+    assert!(fs.read(w, 0, 100).expect("read").is_empty());
+    fs.write(w, 10, b"abc").expect("write past a hole");
+    assert_eq!(fs.read(w, 0, 100).expect("read"), b"\0\0\0\0\0\0\0\0\0\0abc");
+    fs.release(w).expect("release");
+    assert_eq!(fs.getattr(ino).expect("getattr").size, 13);
+    let (r, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open");
+    assert_eq!(fs.read(r, 0, 100).expect("read"), b"\0\0\0\0\0\0\0\0\0\0abc");
+    fs.release(r).expect("release");
+    // Opening with O_TRUNC and closing without writing still empties the file.
+    let (w, _) = fs.open(&root(), ino, libc::O_WRONLY | libc::O_TRUNC).expect("open O_TRUNC");
+    fs.release(w).expect("release");
+    assert_eq!(fs.getattr(ino).expect("getattr").size, 0);
+    fs.collect_garbage().expect("gc");
+    assert_eq!(env.object_count(), 0, "the truncated file's objects are collected");
+}

@@ -125,6 +125,7 @@ impl fuser::Filesystem for FloeFuse {
             InitFlags::FUSE_PARALLEL_DIROPS,
             InitFlags::FUSE_AUTO_INVAL_DATA,
             InitFlags::FUSE_MAX_PAGES,
+            InitFlags::FUSE_ATOMIC_O_TRUNC,
         ] {
             // A kernel without one of these simply runs without it.
             let _ = config.add_capabilities(flag);

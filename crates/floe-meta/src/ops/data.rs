@@ -1,6 +1,6 @@
 //! The chunk map side of file contents: reading it, committing writes, holes, compaction.
 
-use super::attr::{truncate, MAX_FILE_SIZE};
+use super::attr::{truncate, truncate as truncate_to, MAX_FILE_SIZE};
 use super::namespace::inode;
 use super::Meta;
 use crate::store::Counter;
@@ -66,6 +66,20 @@ impl Meta {
         placements: &[Placement],
         end: u64,
     ) -> Result<Attr> {
+        self.commit_truncate_write(fs, ino, None, slices, placements, end)
+    }
+
+    /// [`Meta::commit_write`] after first cutting the file to `truncate` bytes, in the
+    /// same transaction: `open(O_TRUNC)` + writes + close cost one commit.
+    pub fn commit_truncate_write(
+        &self,
+        fs: FileSystemId,
+        ino: InodeId,
+        truncate: Option<u64>,
+        slices: &[NewSlice<'_>],
+        placements: &[Placement],
+        end: u64,
+    ) -> Result<Attr> {
         if end > MAX_FILE_SIZE {
             return Err(MetaError::FileTooLarge);
         }
@@ -73,6 +87,9 @@ impl Meta {
             let mut a = inode(t, fs, ino)?;
             if a.kind != FileKind::File {
                 return Err(MetaError::Invalid("not a regular file"));
+            }
+            if let Some(size) = truncate {
+                truncate_to(t, fs, &mut a, size)?;
             }
             for s in slices {
                 match s.inline {
