@@ -15,12 +15,47 @@ use std::sync::Arc;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
+/// Block-sized write buffers, reused: a fresh 4 MiB allocation is a fresh mapping whose
+/// every page faults on first touch, which showed up as a large share of write time.
+pub(crate) struct BufferPool {
+    size: usize,
+    keep: usize,
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    fn new(size: usize, keep: usize) -> BufferPool {
+        BufferPool { size, keep, free: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// An empty buffer with room for one block.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let reused = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        reused.unwrap_or_else(|| Vec::with_capacity(self.size))
+    }
+
+    /// Returns a block's buffer once nothing else holds it.
+    pub(crate) fn give(&self, block: Bytes) {
+        let Ok(buf) = block.try_into_mut() else { return };
+        let mut buf: Vec<u8> = buf.into();
+        if buf.capacity() < self.size {
+            return;
+        }
+        buf.clear();
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.len() < self.keep {
+            free.push(buf);
+        }
+    }
+}
+
 /// Block objects of one file system, with their caches.
 pub struct BlockStore {
     store: Arc<dyn ObjectStore>,
     runtime: Runtime,
     prefix: String,
     block_size: usize,
+    pub(crate) buffers: BufferPool,
     memory: MemoryCache,
     disk: Option<DiskCache>,
 }
@@ -45,6 +80,7 @@ impl BlockStore {
             runtime,
             prefix: prefix.to_string(),
             block_size: config.block_size,
+            buffers: BufferPool::new(config.block_size, config.write_buffer / config.block_size + 4),
             memory: MemoryCache::new(config.memory_cache),
             disk,
         })
@@ -68,8 +104,10 @@ impl BlockStore {
         let this = Arc::clone(self);
         self.runtime.spawn(async move {
             let key = this.key(slice, index);
-            this.store.put(&ObjectPath::from(key.as_str()), PutPayload::from(block.clone())).await?;
-            this.memory.put(&key, block);
+            // Written blocks are not kept in the memory cache: the writer's buffers go
+            // back to the pool instead, and readers find the block in the page cache
+            // (local store) or the disk cache.
+            this.store.put(&ObjectPath::from(key.as_str()), PutPayload::from(block)).await?;
             Ok(())
         })
     }

@@ -188,7 +188,12 @@ impl WriteBuffer {
         news.extend(object_slices.iter().map(|(id, size)| NewSlice { id: *id, size: *size, inline: None }));
         cx.meta.commit_truncate_write(cx.fs, ino, self.truncate, &news, &placements, self.end)?;
         self.truncate = None;
-        self.slices.clear();
+        for s in self.slices.drain(..) {
+            for block in s.sealed {
+                cx.blocks.buffers.give(block);
+            }
+            cx.blocks.buffers.give(Bytes::from(s.tail));
+        }
         self.bytes = 0;
         self.end = 0;
         Ok(())
@@ -206,7 +211,8 @@ fn ensure_id(cx: &WriteContext<'_>, s: &mut PendingSlice) -> Result<SliceId> {
 
 fn seal_block(cx: &WriteContext<'_>, s: &mut PendingSlice, bs: usize) -> Result<()> {
     let id = ensure_id(cx, s)?;
-    let block = Bytes::from(std::mem::replace(&mut s.tail, Vec::with_capacity(bs)));
+    let block = Bytes::from(std::mem::replace(&mut s.tail, cx.blocks.buffers.take()));
+    debug_assert!(block.len() == bs);
     let index = s.sealed.len() as u32;
     s.uploads.push(cx.blocks.put(id, index, block.clone()));
     s.sealed.push(block);
