@@ -10,6 +10,9 @@ pub enum FsError {
     /// nothing is committed.
     #[error("object storage: {0}")]
     Store(String),
+    /// The disk under object storage or the cache is full.
+    #[error("no space left in object storage")]
+    NoSpace,
     #[error("bad file handle")]
     BadHandle,
     #[error("read-only file system")]
@@ -44,9 +47,11 @@ impl FsError {
                 MetaError::TooBig => libc::E2BIG,
                 MetaError::FileTooLarge => libc::EFBIG,
                 MetaError::Conflict => libc::EAGAIN,
+                MetaError::NoSpace => libc::ENOSPC,
                 MetaError::SchemaTooNew { .. } | MetaError::Backend(_) => libc::EIO,
             },
             FsError::Store(_) => libc::EIO,
+            FsError::NoSpace => libc::ENOSPC,
             FsError::BadHandle => libc::EBADF,
             FsError::ReadOnly => libc::EROFS,
             FsError::NotSupported => libc::EOPNOTSUPP,
@@ -58,6 +63,16 @@ impl FsError {
 
 impl From<object_store::Error> for FsError {
     fn from(e: object_store::Error) -> FsError {
+        // A full disk under a local store surfaces as an io::Error deep in the chain.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if matches!(io.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+                    return FsError::NoSpace;
+                }
+            }
+            source = err.source();
+        }
         FsError::Store(e.to_string())
     }
 }

@@ -373,3 +373,46 @@ fn open_with_o_trunc_cuts_at_the_next_commit_and_reads_as_cut_before() {
     fs.collect_garbage().expect("gc");
     assert_eq!(env.object_count(), 0, "the truncated file's objects are collected");
 }
+
+#[test]
+fn a_full_object_store_gives_enospc_and_loses_nothing_committed() {
+    if !nix_is_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs as root: this test must run there");
+        eprintln!(
+            "skipping a_full_object_store_gives_enospc_and_loses_nothing_committed: needs root to mount a small tmpfs"
+        );
+        return;
+    }
+    let env = Env::new();
+    let objects = env.dir.path().join("objects");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "floe-test-full"])
+        .arg(&objects)
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mount a 1 MiB tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(objects);
+    let fs = env.mount(small_config());
+    let (fh, ino) = create(&fs, "kept");
+    fs.write(fh, 0, &vec![4u8; 200_000]).expect("write");
+    fs.release(fh).expect("a file that fits is committed");
+    let (fh, _) = create(&fs, "too-big");
+    let err = fs.write(fh, 0, &vec![8u8; 3_000_000]).and_then(|_| fs.flush(fh)).expect_err("the disk is full");
+    assert_eq!(err.errno(), libc::ENOSPC, "{err}");
+    let _ = fs.release(fh);
+    let (fh, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open kept");
+    assert!(read_all(&fs, fh, 200_000) == vec![4u8; 200_000]);
+    fs.release(fh).expect("release");
+    assert!(fs.fsck(false).expect("fsck").missing_objects.is_empty());
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

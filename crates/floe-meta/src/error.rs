@@ -36,6 +36,9 @@ pub enum MetaError {
     NoFileSystem(String),
     #[error("file system {0:?} already exists")]
     FileSystemExists(String),
+    /// The metadata database's disk is full.
+    #[error("no space left for metadata")]
+    NoSpace,
     /// The backend saw a conflicting concurrent transaction; the operation is retried.
     #[error("transaction conflict")]
     Conflict,

@@ -155,6 +155,9 @@ fn backend(e: rusqlite::Error) -> MetaError {
         if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
             return MetaError::Conflict;
         }
+        if f.code == rusqlite::ErrorCode::DiskFull {
+            return MetaError::NoSpace;
+        }
     }
     MetaError::Backend(e.to_string())
 }
