@@ -56,6 +56,9 @@ fn config(name: &str, options: &MountOptions) -> fuser::Config {
         MountOption::NoDev,
         MountOption::Suid,
         MountOption::Exec,
+        // floe does not update atime on reads (a read would cost a metadata commit on a
+        // shared file system); the mount says so, as `noatime` does on a local disk.
+        MountOption::NoAtime,
         if options.read_only { MountOption::RO } else { MountOption::RW },
     ];
     c.acl = if options.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
