@@ -8,12 +8,22 @@ use crate::cache::{DiskCache, MemoryCache};
 use crate::{FsConfig, FsError, Result};
 use bytes::Bytes;
 use floe_meta::SliceId;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
+
+#[derive(Clone, Debug)]
+enum FetchError {
+    Missing(String),
+    NoSpace,
+    Other(String),
+}
+
+type Fetch = Shared<BoxFuture<'static, Result<Bytes, FetchError>>>;
 
 /// Block-sized write buffers, reused: a fresh 4 MiB allocation is a fresh mapping whose
 /// every page faults on first touch, which showed up as a large share of write time.
@@ -58,6 +68,7 @@ pub struct BlockStore {
     pub(crate) buffers: BufferPool,
     memory: MemoryCache,
     disk: Option<DiskCache>,
+    inflight: std::sync::Mutex<std::collections::HashMap<String, Fetch>>,
 }
 
 impl BlockStore {
@@ -83,6 +94,7 @@ impl BlockStore {
             buffers: BufferPool::new(config.block_size, config.write_buffer / config.block_size + 4),
             memory: MemoryCache::new(config.memory_cache),
             disk,
+            inflight: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -113,27 +125,73 @@ impl BlockStore {
     }
 
     /// One whole block, from memory, the disk cache or object storage.
-    pub(crate) fn get(&self, slice: SliceId, index: u32) -> Result<Bytes> {
+    pub(crate) fn get(self: &Arc<Self>, slice: SliceId, index: u32) -> Result<Bytes> {
         let key = self.key(slice, index);
         if let Some(b) = self.memory.get(&key) {
             return Ok(b);
         }
-        if let Some(b) = self.disk.as_ref().and_then(|d| d.get(&key)) {
-            self.memory.put(&key, b.clone());
+        let fetch = self.fetch(key);
+        self.wait(fetch).map_err(|e| match e {
+            FetchError::Missing(key) => FsError::Store(format!("object {key} is missing from storage")),
+            FetchError::NoSpace => FsError::NoSpace,
+            FetchError::Other(msg) => FsError::Store(msg),
+        })
+    }
+
+    /// Starts fetching a block into the memory cache if it is not there, so that a
+    /// sequential reader finds the next block ready.
+    pub(crate) fn prefetch(self: &Arc<Self>, slice: SliceId, index: u32) {
+        let key = self.key(slice, index);
+        if self.memory.get(&key).is_some() {
+            return;
+        }
+        let fetch = self.fetch(key);
+        self.runtime.spawn(fetch);
+    }
+
+    /// The one fetch of `key` in flight, started if there is none: concurrent readers
+    /// and the prefetcher share it.
+    fn fetch(self: &Arc<Self>, key: String) -> Fetch {
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = inflight.get(&key) {
+            return f.clone();
+        }
+        let this = Arc::clone(self);
+        let k = key.clone();
+        let fut = async move {
+            let result = this.load(&k).await;
+            this.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&k);
+            result
+        }
+        .boxed()
+        .shared();
+        inflight.insert(key, fut.clone());
+        fut
+    }
+
+    async fn load(&self, key: &str) -> Result<Bytes, FetchError> {
+        if let Some(b) = self.memory.get(key) {
             return Ok(b);
         }
-        let fetched = self.wait(async { self.store.get(&ObjectPath::from(key.as_str())).await?.bytes().await });
+        if let Some(b) = self.disk.as_ref().and_then(|d| d.get(key)) {
+            self.memory.put(key, b.clone());
+            return Ok(b);
+        }
+        let fetched = async { self.store.get(&ObjectPath::from(key)).await?.bytes().await }.await;
         let block = match fetched {
             Ok(b) => b,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(FsError::Store(format!("object {key} is missing from storage")))
+            Err(object_store::Error::NotFound { .. }) => return Err(FetchError::Missing(key.to_string())),
+            Err(e) => {
+                return Err(match FsError::from(e) {
+                    FsError::NoSpace => FetchError::NoSpace,
+                    other => FetchError::Other(other.to_string()),
+                })
             }
-            Err(e) => return Err(e.into()),
         };
         if let Some(d) = &self.disk {
-            d.put(&key, &block);
+            d.put(key, &block);
         }
-        self.memory.put(&key, block.clone());
+        self.memory.put(key, block.clone());
         Ok(block)
     }
 

@@ -36,7 +36,7 @@ pub(crate) fn chunk_maps(
 
 /// Fills `out` (the bytes `offset..offset+out.len()`, zeroed) from committed data.
 pub(crate) fn read_committed(
-    blocks: &BlockStore,
+    blocks: &Arc<BlockStore>,
     maps: &[(u64, Arc<Vec<SliceRef>>)],
     offset: u64,
     out: &mut [u8],
@@ -62,6 +62,10 @@ pub(crate) fn read_committed(
             while done < dst.len() {
                 let (index, within) = (from / bs, from % bs);
                 let block = blocks.get(slice.id, index as u32)?;
+                if within + (dst.len() - done) >= block.len() && (index + 1) * bs < slice.size as usize {
+                    // The read runs to the end of this block: get the next one coming.
+                    blocks.prefetch(slice.id, index as u32 + 1);
+                }
                 let n = block.len().saturating_sub(within).min(dst.len() - done);
                 if n == 0 {
                     break; // A short block reads as zeros past its end.

@@ -416,3 +416,22 @@ fn nix_is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[test]
+fn the_disk_cache_serves_repeated_reads() {
+    let env = Env::new();
+    let cache = env.dir.path().join("cache");
+    let config = FsConfig { memory_cache: 0, disk_cache: Some((cache.clone(), 64 << 20)), ..small_config() };
+    let fs = env.mount(config.clone());
+    let (fh, ino) = create(&fs, "f");
+    fs.write(fh, 0, &vec![2u8; 500_000]).expect("write");
+    fs.release(fh).expect("release");
+    fs.close().expect("close");
+    let fs = env.mount(config);
+    let (fh, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open");
+    assert!(read_all(&fs, fh, 500_000) == vec![2u8; 500_000], "first read fills the cache");
+    assert!(count_files(&cache) >= 500_000 / (64 << 10), "blocks are in the disk cache");
+    std::fs::remove_dir_all(env.dir.path().join("objects/uuid-t")).expect("lose the objects");
+    assert!(read_all(&fs, fh, 500_000) == vec![2u8; 500_000], "the second read comes from the disk cache");
+    fs.release(fh).expect("release");
+}

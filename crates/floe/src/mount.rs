@@ -28,8 +28,10 @@ pub struct MountArgs {
     /// Threads serving kernel requests.
     #[arg(long, default_value_t = 4)]
     threads: usize,
-    /// Size of the node-local disk cache of blocks, in MiB (0 disables it).
-    #[arg(long, default_value_t = 1024)]
+    /// Size of the node-local disk cache of blocks, in MiB (0 disables it). Off by
+    /// default with the embedded local object store, whose objects are on local disk
+    /// already: caching them would only copy them.
+    #[arg(long, default_value_t = 0)]
     cache_size: u64,
     /// Seconds the kernel may cache attributes and names.
     #[arg(long, default_value_t = 1.0)]
