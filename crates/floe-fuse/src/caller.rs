@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 
 const GROUPS_TTL: Duration = Duration::from_secs(1);
 
+/// (pid, uid, gid) of a request.
+type CallerKey = (u32, u32, u32);
+
 #[derive(Default)]
 pub(crate) struct Callers {
-    groups: Mutex<HashMap<(u32, u32, u32), (Instant, Vec<u32>)>>,
+    groups: Mutex<HashMap<CallerKey, (Instant, Vec<u32>)>>,
 }
 
 impl Callers {

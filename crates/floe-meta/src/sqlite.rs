@@ -172,7 +172,7 @@ impl MetaStore for SqliteStore {
             }
         };
         conn.execute_batch(if mode == TxnMode::Write { "BEGIN IMMEDIATE" } else { "BEGIN" }).map_err(backend)?;
-        if mode == TxnMode::Write && self.commits.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY == 0 {
+        if mode == TxnMode::Write && self.commits.fetch_add(1, Ordering::Relaxed).is_multiple_of(CHECKPOINT_EVERY) {
             let _ = lock_sender(&self.checkpoint).send(());
         }
         Ok(Box::new(SqliteTxn { conn, open: true }))
