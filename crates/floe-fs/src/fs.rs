@@ -25,7 +25,7 @@ pub struct FileSystem {
     handles: Handles,
     ids: SliceIds,
     background: Mutex<Option<JoinHandle<()>>>,
-    pub(crate) stop: Arc<(Mutex<bool>, Condvar)>,
+    pub(crate) signals: Arc<(Mutex<crate::gc::Signals>, Condvar)>,
     closed: AtomicBool,
 }
 
@@ -48,7 +48,7 @@ impl FileSystem {
             handles: Handles::default(),
             ids: SliceIds::new(),
             background: Mutex::new(None),
-            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            signals: Arc::new((Mutex::new(crate::gc::Signals::default()), Condvar::new())),
             closed: AtomicBool::new(false),
         });
         let worker = crate::gc::spawn_background(Arc::clone(&fs));
@@ -81,8 +81,8 @@ impl FileSystem {
             }
         }
         {
-            let (lock, cvar) = &*self.stop;
-            *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            let (lock, cvar) = &*self.signals;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
             cvar.notify_all();
         }
         if let Some(worker) = self.background.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -151,8 +151,18 @@ impl FileSystem {
                 return Ok(());
             }
         }
-        self.meta.purge_if_unlinked(self.info.id, attr.ino)?;
+        if self.meta.purge_if_unlinked(self.info.id, attr.ino)? {
+            self.wake_collector();
+        }
         Ok(())
+    }
+
+    /// Asks the background thread to collect garbage soon: deleted data frees its
+    /// space (and the page cache its objects hold) promptly, not at the next interval.
+    pub(crate) fn wake_collector(&self) {
+        let (lock, cvar) = &*self.signals;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).collect = true;
+        cvar.notify_all();
     }
 
     // --- Names ----------------------------------------------------------------
@@ -175,6 +185,7 @@ impl FileSystem {
             if let Some(inode) = self.handles.inode(ino) {
                 inode.lock().chunks.clear();
             }
+            self.wake_collector();
         }
         Ok(self.with_pending(attr))
     }
@@ -440,6 +451,7 @@ impl FileSystem {
         let (handle, last) = self.handles.close(fh)?;
         if last && handle.inode.lock().sustained {
             self.meta.release_sustained(self.info.id, self.session, handle.ino)?;
+            self.wake_collector();
         }
         flushed
     }

@@ -40,9 +40,16 @@ impl FsckReport {
     }
 }
 
+/// What the background thread is asked to do between its rounds.
+#[derive(Default)]
+pub(crate) struct Signals {
+    pub(crate) stopped: bool,
+    pub(crate) collect: bool,
+}
+
 pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
     let weak: Weak<FileSystem> = Arc::downgrade(&fs);
-    let stop = Arc::clone(&fs.stop);
+    let signals = Arc::clone(&fs.signals);
     let heartbeat_every = (fs.config.session_ttl / 3).max(Duration::from_millis(100));
     let gc_every = fs.config.gc_interval;
     drop(fs);
@@ -50,20 +57,30 @@ pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
         .name("floe-background".into())
         .spawn(move || {
             let mut last_gc = Instant::now();
+            let mut last_beat = Instant::now();
             loop {
-                {
-                    let (lock, cvar) = &*stop;
+                let collect_now = {
+                    let (lock, cvar) = &*signals;
                     let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-                    let (guard, _) = cvar
-                        .wait_timeout_while(guard, heartbeat_every, |stopped| !*stopped)
+                    let (mut guard, _) = cvar
+                        .wait_timeout_while(guard, heartbeat_every, |s| !s.stopped && !s.collect)
                         .unwrap_or_else(|p| p.into_inner());
-                    if *guard {
+                    if guard.stopped {
                         return;
                     }
-                }
+                    std::mem::take(&mut guard.collect)
+                };
                 let Some(fs) = weak.upgrade() else { return };
-                if let Err(e) = fs.meta.heartbeat(fs.session) {
-                    tracing::warn!(error = %e, "session heartbeat failed");
+                if collect_now {
+                    if let Err(e) = fs.collect_garbage() {
+                        tracing::warn!(error = %e, "garbage collection failed");
+                    }
+                }
+                if last_beat.elapsed() >= heartbeat_every {
+                    last_beat = Instant::now();
+                    if let Err(e) = fs.meta.heartbeat(fs.session) {
+                        tracing::warn!(error = %e, "session heartbeat failed");
+                    }
                 }
                 if last_gc.elapsed() >= gc_every {
                     last_gc = Instant::now();
