@@ -61,7 +61,10 @@ fn unmount(dir: &Path) {
 impl Environment {
     pub fn start(args: &Args) -> Result<Environment> {
         let work = &args.work;
-        let floe = args.floe.canonicalize().with_context(|| format!("floe binary {} (build it with --release)", args.floe.display()))?;
+        let floe = args
+            .floe
+            .canonicalize()
+            .with_context(|| format!("floe binary {} (build it with --release)", args.floe.display()))?;
         for d in ["mnt-floe", "mnt-rclone", "rclone-src", "disk"] {
             let p = work.join(d);
             unmount(&p);
@@ -99,7 +102,9 @@ impl Environment {
                 Some(rclone_mnt)
             }
             _ => {
-                eprintln!("floe-bench: rclone is not available (scripts/deps bench installs it); running without the peer");
+                eprintln!(
+                    "floe-bench: rclone is not available (scripts/deps bench installs it); running without the peer"
+                );
                 None
             }
         };
@@ -128,7 +133,12 @@ impl Environment {
     pub fn drop_caches(&self) -> Result<()> {
         unmount(&self.floe_mnt);
         let _ = std::fs::remove_dir_all(self.data.join("cache"));
-        run(Command::new(&self.floe).arg("--data-dir").arg(&self.data).args(["mount", "bench"]).arg(&self.floe_mnt).arg("-d"))?;
+        run(Command::new(&self.floe)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["mount", "bench"])
+            .arg(&self.floe_mnt)
+            .arg("-d"))?;
         // Write back dirty pages, then drop clean ones (root only).
         let _ = Command::new("sync").status();
         std::fs::write("/proc/sys/vm/drop_caches", "3").context("dropping the page cache needs root")?;

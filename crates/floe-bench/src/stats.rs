@@ -72,7 +72,8 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut out = format!("{}\n", self.machine);
         for t in &self.tables {
-            let targets: Vec<&str> = t.rows.first().map(|r| r.1.iter().map(|s| s.target.as_str()).collect()).unwrap_or_default();
+            let targets: Vec<&str> =
+                t.rows.first().map(|r| r.1.iter().map(|s| s.target.as_str()).collect()).unwrap_or_default();
             out.push_str(&format!("\n### {} ({})\n\n| case | n |", t.title, t.unit));
             for name in &targets {
                 out.push_str(&format!(" {name} p50 | {name} p99 |"));

@@ -73,7 +73,10 @@ pub fn json30(env: &Environment, args: &Args, report: &mut Report) -> Result<()>
         title: "30-byte JSON file".into(),
         unit: "µs",
         higher_is_better: false,
-        rows: vec![("rewrite: open(O_TRUNC) + write + close".into(), writes), ("read, warm: open + read + close".into(), reads)],
+        rows: vec![
+            ("rewrite: open(O_TRUNC) + write + close".into(), writes),
+            ("read, warm: open + read + close".into(), reads),
+        ],
     });
     Ok(())
 }
@@ -118,7 +121,12 @@ pub fn seed(env: &Environment, args: &Args, report: &mut Report) -> Result<()> {
             std::fs::remove_file(dir.join("src"))?;
         }
     }
-    report.tables.push(Table { title: "Seed table: read a file, write it back as a new file (warm)".into(), unit: "ms", higher_is_better: false, rows });
+    report.tables.push(Table {
+        title: "Seed table: read a file, write it back as a new file (warm)".into(),
+        unit: "ms",
+        higher_is_better: false,
+        rows,
+    });
     Ok(())
 }
 

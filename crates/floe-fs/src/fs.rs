@@ -119,7 +119,14 @@ impl FileSystem {
     fn with_pending(&self, mut attr: Attr) -> Attr {
         if attr.kind == FileKind::File {
             if let Some(inode) = self.handles.inode(attr.ino) {
-                attr.size = inode.lock().pending.size(attr.size);
+                let st = inode.lock();
+                attr.size = st.pending.size(attr.size);
+                // Times set explicitly commit pending writes first (see setattr), so a
+                // pending change is the latest event that moved mtime.
+                if let Some(t) = st.pending.changed {
+                    attr.mtime = t;
+                    attr.ctime = attr.ctime.max(t);
+                }
             }
         }
         attr
@@ -138,7 +145,7 @@ impl FileSystem {
     /// Handles an inode that may have lost its last name: purge it now, or keep it
     /// alive until this client's last handle closes.
     fn orphaned(&self, attr: &Attr) -> Result<()> {
-        if attr.nlink > 0 || attr.kind == FileKind::Directory {
+        if attr.nlink > 0 {
             return Ok(());
         }
         if let Some(inode) = self.handles.inode(attr.ino) {
@@ -177,7 +184,9 @@ impl FileSystem {
 
     pub fn setattr(&self, caller: &Caller, ino: InodeId, set: &SetAttr) -> Result<Attr> {
         self.writable()?;
-        if set.size.is_some() {
+        // Pending writes happened before this change: commit them first, or their
+        // commit would move mtime past times set here (cp -p sets them before close).
+        if set.size.is_some() || set.atime.is_some() || set.mtime.is_some() {
             self.commit_inode(ino)?;
         }
         let attr = self.meta.setattr(self.info.id, caller, ino, set)?;
@@ -238,7 +247,8 @@ impl FileSystem {
 
     pub fn rmdir(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<()> {
         self.writable()?;
-        Ok(self.meta.rmdir(self.info.id, caller, parent, name)?)
+        let removed = self.meta.rmdir(self.info.id, caller, parent, name)?;
+        self.orphaned(&removed)
     }
 
     pub fn rename(
@@ -257,13 +267,14 @@ impl FileSystem {
         Ok(())
     }
 
-    /// Checks that the caller may list `ino` (opendir).
-    pub fn opendir(&self, caller: &Caller, ino: InodeId) -> Result<()> {
+    /// Opens a directory for listing (checking read permission); returns the handle,
+    /// which keeps a removed directory's inode alive until [`FileSystem::release`].
+    pub fn opendir(&self, caller: &Caller, ino: InodeId) -> Result<u64> {
         let attr = self.meta.access(self.info.id, caller, ino, Access::READ)?;
         if attr.kind != FileKind::Directory {
             return Err(floe_meta::MetaError::NotDir.into());
         }
-        Ok(())
+        Ok(self.handles.open(ino, OpenFlags { read: true, ..OpenFlags::default() }))
     }
 
     /// Entries after cookie `after`; with `attrs`, each with its attributes.
@@ -332,6 +343,15 @@ impl FileSystem {
         let attr = self.meta.access(self.info.id, caller, ino, Access(want))?;
         if attr.kind == FileKind::Directory && (f.write || flags & libc::O_TRUNC != 0) {
             return Err(floe_meta::MetaError::IsDir.into());
+        }
+        if flags & libc::O_TRUNC != 0 && attr.kind == FileKind::File {
+            // A truncation by someone without CAP_FSETID drops setuid/setgid, as the
+            // kernel does for a local file system (it leaves O_TRUNC to us here).
+            let perm = floe_meta::drop_privileges(caller, &attr);
+            if perm != attr.perm {
+                let set = SetAttr { mode: Some(perm as u32), ..SetAttr::default() };
+                self.meta.setattr(self.info.id, caller, ino, &set)?;
+            }
         }
         let fh = self.handles.open(ino, f);
         if flags & libc::O_TRUNC != 0 && attr.kind == FileKind::File {
@@ -423,6 +443,19 @@ impl FileSystem {
         Ok(data.len() as u32)
     }
 
+    /// Drops setuid/setgid of the handle's file before a write by `caller`, when the
+    /// kernel says the writer lacks CAP_FSETID (FUSE_WRITE_KILL_SUIDGID).
+    pub fn drop_privileges_for_write(&self, caller: &Caller, fh: u64) -> Result<()> {
+        let handle = self.handles.get(fh)?;
+        let attr = self.meta.getattr(self.info.id, handle.ino)?;
+        let perm = floe_meta::drop_privileges(caller, &attr);
+        if perm != attr.perm {
+            let set = SetAttr { mode: Some(perm as u32), ..SetAttr::default() };
+            self.meta.setattr(self.info.id, &Caller::root(), handle.ino, &set)?;
+        }
+        Ok(())
+    }
+
     /// Commits the handle's inode's pending writes (close and fsync).
     pub fn flush(&self, fh: u64) -> Result<()> {
         let handle = self.handles.get(fh)?;
@@ -456,8 +489,9 @@ impl FileSystem {
         flushed
     }
 
-    /// fallocate: allocate (extend) or punch a hole.
-    pub fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> Result<()> {
+    /// fallocate: allocate (extend) or punch a hole. Like a write, it drops setuid and
+    /// setgid when `caller` is not root.
+    pub fn fallocate(&self, caller: &Caller, fh: u64, offset: u64, len: u64, mode: i32) -> Result<()> {
         self.writable()?;
         let handle = self.handles.get(fh)?;
         let punch = mode & libc::FALLOC_FL_PUNCH_HOLE != 0;
@@ -476,6 +510,7 @@ impl FileSystem {
             return Err(FsError::BadHandle);
         }
         self.flush_handle(&handle)?;
+        self.drop_privileges_for_write(caller, fh)?;
         self.meta.fallocate(self.info.id, handle.ino, offset, len, punch || zero, keep_size)?;
         handle.inode.lock().chunks.clear();
         Ok(())

@@ -22,7 +22,17 @@ pub(crate) struct PendingSlice {
     sealed: Vec<Bytes>,
     tail: Vec<u8>,
     id: Option<SliceId>,
-    uploads: Vec<JoinHandle<Result<()>>>,
+    uploads: Vec<Upload>,
+    /// Blocks whose upload failed, stored again by the next commit attempt.
+    failed: Vec<(u32, Bytes)>,
+}
+
+/// A block on its way to object storage, with its bytes kept until the commit so that
+/// a failed upload is retried rather than committed as missing.
+struct Upload {
+    index: u32,
+    block: Bytes,
+    task: JoinHandle<Result<()>>,
 }
 
 impl PendingSlice {
@@ -53,6 +63,9 @@ pub(crate) struct WriteBuffer {
     /// A truncation (from `open(O_TRUNC)`) to apply before the pending slices, in the
     /// same commit. Committed bytes past it read as zeros until then.
     pub(crate) truncate: Option<u64>,
+    /// When the last pending change was made: what mtime and ctime show until the
+    /// commit sets them.
+    pub(crate) changed: Option<floe_meta::TimeSpec>,
     bytes: usize,
 }
 
@@ -97,6 +110,7 @@ impl WriteBuffer {
         debug_assert!(self.slices.is_empty());
         self.truncate = Some(0);
         self.end = 0;
+        self.changed = Some(floe_meta::TimeSpec::now());
     }
 
     /// The file's size as this client sees it, given the committed size.
@@ -126,6 +140,7 @@ impl WriteBuffer {
                     tail: Vec::new(),
                     id: None,
                     uploads: Vec::new(),
+                    failed: Vec::new(),
                 });
             }
             let slice = self.slices.last_mut().expect("a pending slice was just ensured");
@@ -144,6 +159,7 @@ impl WriteBuffer {
             data = &data[n..];
         }
         self.end = self.end.max(pos);
+        self.changed = Some(floe_meta::TimeSpec::now());
         Ok(())
     }
 
@@ -164,10 +180,23 @@ impl WriteBuffer {
                 inline.push((id, s.tail.clone()));
                 id
             } else {
+                if let Some(id) = s.id {
+                    for (index, block) in std::mem::take(&mut s.failed) {
+                        let task = cx.blocks.put(id, index, block.clone());
+                        s.uploads.push(Upload { index, block, task });
+                    }
+                }
                 if !s.tail.is_empty() {
                     let id = ensure_id(cx, s)?;
                     let index = s.sealed.len() as u32;
-                    s.uploads.push(cx.blocks.put(id, index, Bytes::copy_from_slice(&s.tail)));
+                    // An earlier, failed attempt may still be storing an older tail under
+                    // the same name: let it finish before storing the current one.
+                    if let Some(pos) = s.uploads.iter().position(|u| u.index == index) {
+                        let _ = cx.blocks.wait(s.uploads.remove(pos).task);
+                    }
+                    let block = Bytes::copy_from_slice(&s.tail);
+                    let task = cx.blocks.put(id, index, block.clone());
+                    s.uploads.push(Upload { index, block, task });
                 }
                 let id = ensure_id(cx, s)?;
                 object_slices.push((id, len as u32));
@@ -178,16 +207,30 @@ impl WriteBuffer {
                 r: SliceRef { id, size: len as u32, off: 0, len: len as u32, pos: s.pos, inline: None },
             });
         }
+        let mut failure = None;
         for s in &mut self.slices {
             for upload in s.uploads.drain(..) {
-                cx.blocks.wait(upload).map_err(|e| FsError::Store(format!("upload task failed: {e}")))??;
+                let err = match cx.blocks.wait(upload.task) {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => e,
+                    Err(join) => FsError::Store(format!("upload task failed: {join}")),
+                };
+                failure.get_or_insert(err);
+                // The tail is stored afresh by every attempt; sealed blocks are retried.
+                if (upload.index as usize) < s.sealed.len() {
+                    s.failed.push((upload.index, upload.block));
+                }
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         let mut news: Vec<NewSlice<'_>> =
             inline.iter().map(|(id, d)| NewSlice { id: *id, size: d.len() as u32, inline: Some(d) }).collect();
         news.extend(object_slices.iter().map(|(id, size)| NewSlice { id: *id, size: *size, inline: None }));
         cx.meta.commit_truncate_write(cx.fs, ino, self.truncate, &news, &placements, self.end)?;
         self.truncate = None;
+        self.changed = None;
         for s in self.slices.drain(..) {
             for block in s.sealed {
                 cx.blocks.buffers.give(block);
@@ -214,7 +257,8 @@ fn seal_block(cx: &WriteContext<'_>, s: &mut PendingSlice, bs: usize) -> Result<
     let block = Bytes::from(std::mem::replace(&mut s.tail, cx.blocks.buffers.take()));
     debug_assert!(block.len() == bs);
     let index = s.sealed.len() as u32;
-    s.uploads.push(cx.blocks.put(id, index, block.clone()));
+    let task = cx.blocks.put(id, index, block.clone());
+    s.uploads.push(Upload { index, block: block.clone(), task });
     s.sealed.push(block);
     Ok(())
 }

@@ -386,7 +386,7 @@ fn a_full_object_store_gives_enospc_and_loses_nothing_committed() {
     let env = Env::new();
     let objects = env.dir.path().join("objects");
     let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "floe-test-full"])
+        .args(["-t", "tmpfs", "-o", "size=2m", "floe-test-full"])
         .arg(&objects)
         .status()
         .expect("run mount");
@@ -402,19 +402,45 @@ fn a_full_object_store_gives_enospc_and_loses_nothing_committed() {
     let (fh, ino) = create(&fs, "kept");
     fs.write(fh, 0, &vec![4u8; 200_000]).expect("write");
     fs.release(fh).expect("a file that fits is committed");
+    // Fill the disk, then write more than is left.
+    let filler = env.dir.path().join("objects/filler");
+    let free = nix_free_bytes(&env.dir.path().join("objects"));
+    std::fs::write(&filler, vec![0u8; free.saturating_sub(100_000) as usize]).expect("fill the disk");
     let (fh, _) = create(&fs, "too-big");
-    let err = fs.write(fh, 0, &vec![8u8; 3_000_000]).and_then(|_| fs.flush(fh)).expect_err("the disk is full");
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    let err = fs.write(fh, 0, &data).and_then(|_| fs.flush(fh)).expect_err("the disk is full");
     assert_eq!(err.errno(), libc::ENOSPC, "{err}");
-    let _ = fs.release(fh);
-    let (fh, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open kept");
-    assert!(read_all(&fs, fh, 200_000) == vec![4u8; 200_000]);
-    fs.release(fh).expect("release");
-    assert!(fs.fsck(false).expect("fsck").missing_objects.is_empty());
+    // Nothing was committed: the file is still empty for everyone.
+    assert_eq!(
+        fs.meta()
+            .getattr(fs.info().id, fs.lookup(&root(), InodeId::ROOT, b"too-big").expect("lookup").ino)
+            .expect("getattr")
+            .size,
+        0
+    );
+    // Space comes back; the same close retries the failed blocks and commits.
+    std::fs::remove_file(&filler).expect("free the disk");
+    fs.release(fh).expect("the retried commit succeeds");
+    for (name, want) in [("kept", vec![4u8; 200_000]), ("too-big", data)] {
+        let attr = fs.lookup(&root(), InodeId::ROOT, name.as_bytes()).expect("lookup");
+        let (fh, _) = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
+        assert!(read_all(&fs, fh, attr.size) == want, "{name} reads back whole");
+        fs.release(fh).expect("release");
+    }
+    let _ = ino;
+    fs.close().expect("close");
+    let fs = env.mount(FsConfig { memory_cache: 0, ..small_config() });
+    let report = fs.fsck(false).expect("fsck");
+    assert!(report.missing_objects.is_empty(), "{report:?}");
+}
+
+fn nix_free_bytes(path: &Path) -> u64 {
+    let stat = nix::sys::statvfs::statvfs(path).expect("statvfs");
+    stat.blocks_available() as u64 * stat.fragment_size() as u64
 }
 
 fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 #[test]

@@ -59,6 +59,11 @@ fn config(name: &str, options: &MountOptions) -> fuser::Config {
         // floe does not update atime on reads (a read would cost a metadata commit on a
         // shared file system); the mount says so, as `noatime` does on a local disk.
         MountOption::NoAtime,
+        // The kernel checks permissions against cached attributes with the caller's
+        // full credentials, on every path walk, as on a local file system (without it,
+        // a cached name skips the search-permission check). floe checks again inside
+        // each metadata transaction, which is what holds across clients.
+        MountOption::DefaultPermissions,
         if options.read_only { MountOption::RO } else { MountOption::RW },
     ];
     c.acl = if options.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
@@ -129,6 +134,10 @@ impl fuser::Filesystem for FloeFuse {
             InitFlags::FUSE_AUTO_INVAL_DATA,
             InitFlags::FUSE_MAX_PAGES,
             InitFlags::FUSE_ATOMIC_O_TRUNC,
+            // floe drops setuid/setgid itself on writes, truncates and chowns, with the
+            // rules of a local file system; the kernel only says when the writer lacks
+            // CAP_FSETID.
+            InitFlags::FUSE_HANDLE_KILLPRIV_V2,
         ] {
             // A kernel without one of these simply runs without it.
             let _ = config.add_capabilities(flag);
@@ -286,16 +295,21 @@ impl fuser::Filesystem for FloeFuse {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID) {
+            if let Err(e) = self.fs.drop_privileges_for_write(&self.callers.of(req), fh.0) {
+                return reply.error(errno(e));
+            }
+        }
         match self.fs.write(fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno(e)),
@@ -326,9 +340,13 @@ impl fuser::Filesystem for FloeFuse {
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let caller = self.callers.of(req);
         match self.fs.opendir(&caller, InodeId(ino.0)) {
-            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(errno(e)),
         }
+    }
+
+    fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+        empty(reply, self.fs.release(fh.0))
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
@@ -476,7 +494,7 @@ impl fuser::Filesystem for FloeFuse {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -484,6 +502,6 @@ impl fuser::Filesystem for FloeFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.fs.fallocate(fh.0, offset, length, mode))
+        empty(reply, self.fs.fallocate(&self.callers.of(req), fh.0, offset, length, mode))
     }
 }

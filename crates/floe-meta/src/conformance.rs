@@ -235,8 +235,12 @@ impl<'a> TestFs<'a> {
         self.meta.unlink(self.id, c, parent, name.as_bytes())
     }
 
+    /// rmdir, then the purge a client does when no handle has the directory open.
     fn rmdir(&self, c: &Caller, parent: InodeId, name: &str) -> Result<()> {
-        self.meta.rmdir(self.id, c, parent, name.as_bytes())
+        let removed = self.meta.rmdir(self.id, c, parent, name.as_bytes())?;
+        assert_eq!(removed.nlink, 0, "rmdir returns the directory with no links");
+        assert!(self.meta.purge_if_unlinked(self.id, removed.ino)?, "an unopened removed directory is purged");
+        Ok(())
     }
 
     fn link(&self, c: &Caller, ino: InodeId, parent: InodeId, name: &str) -> Result<Attr> {

@@ -25,8 +25,8 @@ pub use error::{MetaError, Result};
 pub use ids::{FileSystemId, InodeId, SessionId, SliceId};
 pub use ops::access::{Access, Caller};
 pub use ops::{
-    DirEntry, FileSystemInfo, Meta, NewNode, NewSlice, Placement, RenameFlags, SliceInfo, StatFs, XattrFlags,
-    MAX_FILE_SIZE,
+    drop_privileges, DirEntry, FileSystemInfo, Meta, NewNode, NewSlice, Placement, RenameFlags, SliceInfo, StatFs,
+    XattrFlags, MAX_FILE_SIZE,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};

@@ -76,7 +76,6 @@ conformance_tests!(
     check_commit_write,
     check_commit_truncate_write,
     check_statfs_usage,
-    #[ignore = "bug: Meta::purge_if_unlinked (ops/namespace.rs) subtracts a symlink's size from used_bytes, which mknod never added"]
     check_symlink_usage,
     check_garbage_after_truncate,
     check_garbage_after_purge,
@@ -91,7 +90,7 @@ conformance_tests!(
 );
 
 /// Checks that fail because of a known bug (and are ignored above).
-const KNOWN_BUGS: &[&str] = &["check_symlink_usage"];
+const KNOWN_BUGS: &[&str] = &[];
 
 /// All checks one after the other on one database (what `conformance::run_all` does,
 /// less the known bugs): they must not disturb each other.

@@ -39,6 +39,8 @@ pub fn run(paths: &DataDir, command: FsCommand) -> Result<()> {
             let blocks = BlockStore::new(paths.objects()?, &info.uuid, &FsConfig::default())?;
             blocks.delete_all()?;
             meta.delete_fs(&name)?;
+            // The local store leaves the emptied directories of the file system's prefix.
+            let _ = std::fs::remove_dir_all(paths.root.join("objects").join(&info.uuid));
             let _ = std::fs::remove_dir_all(paths.cache(&name));
             println!("deleted file system {name}");
         }

@@ -62,7 +62,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Fs { command } => fs_cmd::run(&paths, command),
         Command::Mount(args) => mount::run(&paths, args),
-        Command::Umount { dir } => mount::unmount(&dir),
+        Command::Umount { dir } => mount::unmount(&paths, &dir),
         Command::Fsck { name, repair } => fs_cmd::fsck(&paths, &name, repair),
     }
 }

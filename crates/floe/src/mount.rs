@@ -70,6 +70,12 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
     let session = floe_fuse::spawn_mount(Arc::clone(&fs), &args.dir, &options)
         .with_context(|| format!("cannot mount on {}", args.dir.display()))?;
     println!("mounted {} on {}", args.name, args.dir.display());
+    let pid_file = pid_file(paths, &args.dir.canonicalize()?);
+    if let Some(dir) = pid_file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&pid_file, std::process::id().to_string())
+        .with_context(|| format!("cannot write {}", pid_file.display()))?;
     let signalled = Arc::new(AtomicBool::new(false));
     {
         let signalled = Arc::clone(&signalled);
@@ -87,9 +93,18 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
     } else {
         let _ = session.join();
     }
-    fs.close()?;
+    let closed = fs.close();
+    let _ = std::fs::remove_file(&pid_file);
+    closed?;
     println!("unmounted {}", args.dir.display());
     Ok(())
+}
+
+/// Where the process serving a mount point records its pid, so that `floe umount`
+/// can wait for it to finish (commit, end its session) before returning.
+fn pid_file(paths: &DataDir, mount_point: &Path) -> PathBuf {
+    let key = mount_point.to_string_lossy().replace('/', "%");
+    paths.root.join("run").join(format!("{key}.pid"))
 }
 
 fn check_mount_point(dir: &Path) -> Result<()> {
@@ -153,8 +168,10 @@ fn spawn_background(paths: &DataDir, args: &MountArgs) -> Result<()> {
     }
 }
 
-pub fn unmount(dir: &Path) -> Result<()> {
+pub fn unmount(paths: &DataDir, dir: &Path) -> Result<()> {
     let canonical = dir.canonicalize().with_context(|| format!("{} does not exist", dir.display()))?;
+    let server: Option<i32> =
+        std::fs::read_to_string(pid_file(paths, &canonical)).ok().and_then(|p| p.trim().parse().ok());
     if !is_mount_point(&canonical)? {
         bail!("{} is not mounted", dir.display());
     }
@@ -167,10 +184,15 @@ pub fn unmount(dir: &Path) -> Result<()> {
     if !status.success() {
         bail!("unmounting {} failed (busy?)", dir.display());
     }
-    // Wait for the serving process to let go, so that a following `fs delete` works.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while is_mount_point(&canonical)? && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    // Wait for the serving process to commit, end its session and exit, so that a
+    // following `fs delete` or a new mount on the same directory is not disturbed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let alive = |pid: i32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    while (is_mount_point(&canonical)? || server.is_some_and(alive)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if server.is_some_and(alive) {
+        bail!("{} is unmounted but its server (pid {}) is still running", dir.display(), server.unwrap_or(0));
     }
     println!("unmounted {}", dir.display());
     Ok(())

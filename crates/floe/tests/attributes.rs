@@ -161,7 +161,6 @@ fn mtime_changes_on_write() {
 }
 
 #[test]
-#[ignore = "floe bug: stat/fstat after write() shows the old mtime until the write is committed (and the kernel caches it)"]
 fn mtime_changes_on_write_seen_before_close() {
     require_fuse!();
     let floe = Floe::new();

@@ -102,7 +102,6 @@ fn invalid_file_system_names() {
 }
 
 #[test]
-#[ignore = "floe bug: `.` and `..` are accepted as file system names; `fs delete ..` removes the whole data directory"]
 fn dot_names_are_invalid() {
     let floe = Floe::new();
     floe.create("keep");
@@ -157,7 +156,6 @@ fn files_under(dir: &Path) -> usize {
 }
 
 #[test]
-#[ignore = "floe bug: `fs delete` leaves the empty directory tree objects/<uuid>/slices/... behind"]
 fn deleting_removes_the_objects_directory() {
     require_fuse!();
     let floe = Floe::new();
@@ -172,10 +170,9 @@ fn deleting_removes_the_objects_directory() {
 }
 
 /// Rounds of the umount races below: each round hits the race only sometimes.
-const RACE_ROUNDS: u64 = 100;
+const RACE_ROUNDS: u64 = 10;
 
 #[test]
-#[ignore = "floe bug: `floe umount` returns before the server has closed its session, so an immediate `fs delete` is sometimes refused as mounted"]
 fn delete_right_after_umount() {
     require_fuse!();
     let floe = Floe::new();
@@ -194,7 +191,6 @@ fn delete_right_after_umount() {
 }
 
 #[test]
-#[ignore = "floe bug: the old server, still exiting after `floe umount`, unmounts a new mount made on the same directory"]
 fn remount_right_after_umount() {
     require_fuse!();
     let floe = Floe::new();

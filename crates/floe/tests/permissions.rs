@@ -201,7 +201,6 @@ fn supplementary_groups_grant_group_permissions() {
 }
 
 #[test]
-#[ignore = "floe bug: search permission of a directory is not checked when the kernel has the name cached (no default_permissions)"]
 fn private_directory_cannot_be_searched_by_others() {
     require_root!();
     let floe = Floe::new();
@@ -229,7 +228,6 @@ fn private_directory_cannot_be_searched_by_others() {
 }
 
 #[test]
-#[ignore = "floe bug: a non-owner's write or truncate of a world-writable setuid file fails with EPERM instead of clearing setuid"]
 fn writing_by_others_clears_setuid() {
     require_root!();
     let floe = Floe::new();

@@ -23,7 +23,15 @@ impl Meta {
                 changed = true;
             }
             if let Some(mode) = set.mode {
-                if !caller.owns(&a) {
+                // The kernel clears setuid/setgid after a write or truncate through any
+                // writable handle, with a mode change made as the writer (who may not be
+                // able to write the file by its mode any more). Only ever removing
+                // privileges, it is allowed to anyone.
+                let new = (mode & 0o7777) as u16;
+                let privileges = S_ISUID | S_ISGID;
+                let drops_privileges_only =
+                    new & !privileges == a.perm & !privileges && new & privileges & !a.perm == 0;
+                if !caller.owns(&a) && !drops_privileges_only {
                     return Err(MetaError::Perm);
                 }
                 let mut perm = (mode & 0o7777) as u16;
@@ -45,6 +53,7 @@ impl Meta {
                 if size > MAX_FILE_SIZE {
                     return Err(MetaError::FileTooLarge);
                 }
+                a.perm = drop_privileges(caller, &a);
                 truncate(t, fs, &mut a, size)?;
                 a.mtime = now;
                 changed = true;
@@ -95,9 +104,10 @@ fn chown(caller: &Caller, a: &mut Attr, uid: Option<u32>, gid: Option<u32>) -> R
         }
     }
     if a.kind != FileKind::Directory {
-        // Changing owner drops setuid, and setgid where it means set-group-ID on exec.
+        // As Linux: a chown drops setuid, even by root, and setgid where it means
+        // set-group-ID on exec or the caller is neither root nor in the file's group.
         a.perm &= !S_ISUID;
-        if a.perm & S_IXGRP != 0 {
+        if a.perm & S_IXGRP != 0 || !(caller.is_root() || caller.in_group(a.gid)) {
             a.perm &= !S_ISGID;
         }
     }
@@ -108,6 +118,21 @@ fn chown(caller: &Caller, a: &mut Attr, uid: Option<u32>, gid: Option<u32>) -> R
         a.gid = g;
     }
     Ok(())
+}
+
+/// The permission bits of a file after a write or truncate by `caller`, as the kernel
+/// computes them: nothing changes for root (CAP_FSETID); otherwise setuid goes, and
+/// setgid where it means set-group-ID on execution (group-executable) or the caller is
+/// not in the file's group.
+pub fn drop_privileges(caller: &Caller, attr: &Attr) -> u16 {
+    if caller.is_root() {
+        return attr.perm;
+    }
+    let mut p = attr.perm & !S_ISUID;
+    if p & S_IXGRP != 0 || !caller.in_group(attr.gid) {
+        p &= !S_ISGID;
+    }
+    p
 }
 
 /// Changes a file's size inside a transaction: bytes past the new end are cut off so

@@ -8,7 +8,7 @@ mod xattr;
 
 use crate::store::{MetaStore, MetaTxn, TxnMode};
 use crate::{FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, TimeSpec};
-pub use attr::MAX_FILE_SIZE;
+pub use attr::{drop_privileges, MAX_FILE_SIZE};
 pub use data::{NewSlice, Placement, SliceInfo};
 pub use namespace::{DirEntry, NewNode, RenameFlags};
 use std::sync::Arc;
@@ -207,13 +207,17 @@ impl Meta {
     }
 }
 
+/// File system names end up in paths (caches, logs): they start with a letter or digit,
+/// so "." and ".." can never be one.
 fn validate_fs_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
+    let ok = name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if ok {
         Ok(())
     } else {
-        Err(MetaError::Invalid("a file system name is 1-64 characters of letters, digits, '-', '_' and '.'"))
+        Err(MetaError::Invalid(
+            "a file system name is 1-64 letters, digits, '-', '_' and '.', starting with a letter or digit",
+        ))
     }
 }

@@ -249,7 +249,10 @@ impl Meta {
         })
     }
 
-    pub fn rmdir(&self, fs: FileSystemId, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<()> {
+    /// Removes an empty directory's name. Like [`Meta::unlink`], returns the inode with
+    /// `nlink` 0, kept (an open handle may still stat it) until
+    /// [`Meta::purge_if_unlinked`].
+    pub fn rmdir(&self, fs: FileSystemId, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<Attr> {
         match name {
             b"." => return Err(MetaError::Invalid("cannot remove '.'")),
             b".." => return Err(MetaError::NotEmpty),
@@ -267,7 +270,7 @@ impl Meta {
             if t.has_dentries(fs, victim.ino)? {
                 return Err(MetaError::NotEmpty);
             }
-            remove_directory(t, fs, &mut dir, name, &victim)
+            remove_directory(t, fs, &mut dir, name, victim)
         })
     }
 
@@ -341,19 +344,29 @@ impl Meta {
             t.delete_chunks_from(fs, ino, 0)?;
             t.delete_inode_extras(fs, ino)?;
             t.delete_inode(fs, ino)?;
-            t.add_usage(fs, -(a.size as i64), -1)?;
+            // Only regular files count their size as used space (a symlink's size is
+            // its target's length, never counted).
+            let bytes = if a.kind == FileKind::File { a.size as i64 } else { 0 };
+            t.add_usage(fs, -bytes, -1)?;
             Ok(true)
         })
     }
 }
 
-fn remove_directory(t: &mut dyn MetaTxn, fs: FileSystemId, dir: &mut Attr, name: &[u8], victim: &Attr) -> Result<()> {
+fn remove_directory(
+    t: &mut dyn MetaTxn,
+    fs: FileSystemId,
+    dir: &mut Attr,
+    name: &[u8],
+    mut victim: Attr,
+) -> Result<Attr> {
     let now = TimeSpec::now();
     t.delete_dentry(fs, dir.ino, name)?;
-    t.delete_inode_extras(fs, victim.ino)?;
-    t.delete_inode(fs, victim.ino)?;
-    t.add_usage(fs, 0, -1)?;
-    touch_dir(t, fs, dir, -1, now)
+    victim.nlink = 0;
+    victim.ctime = now;
+    t.put_inode(fs, &victim)?;
+    touch_dir(t, fs, dir, -1, now)?;
+    Ok(victim)
 }
 
 /// Whether `ancestor` is `ino` or one of its ancestors.
