@@ -70,9 +70,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Handles {
     /// Registers a new handle on `ino`, returning its number.
     pub(crate) fn open(&self, ino: InodeId, flags: OpenFlags) -> u64 {
+        // Count the open while holding the map: a concurrent last close of the inode
+        // (which removes it from the map under the same lock) must not drop the state
+        // this handle is about to use.
         let inode = {
             let mut inodes = lock(&self.inodes);
-            Arc::clone(inodes.entry(ino).or_insert_with(|| {
+            let inode = Arc::clone(inodes.entry(ino).or_insert_with(|| {
                 Arc::new(OpenInode {
                     state: Mutex::new(InodeState {
                         opens: 0,
@@ -81,13 +84,13 @@ impl Handles {
                         chunks: HashMap::new(),
                     }),
                 })
-            }))
-        };
-        {
+            }));
             let mut st = inode.lock();
             st.opens += 1;
             st.chunks.clear();
-        }
+            drop(st);
+            inode
+        };
         let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         lock(&self.handles).insert(fh, Handle { ino, flags, inode });
         fh
