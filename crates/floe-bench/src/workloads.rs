@@ -186,7 +186,11 @@ pub fn tree(env: &Environment, args: &Args, report: &mut Report) -> Result<()> {
     }
     let size = std::fs::metadata(&archive)?.len();
     report.tables.push(Table {
-        title: format!("Extract a source tree ({} entries, {} MiB: the crates of Cargo.lock)", count, size >> 20),
+        title: format!(
+            "Extract a source tree ({} entries, {} MiB: this machine's cargo registry sources)",
+            count,
+            size >> 20
+        ),
         unit: "s",
         higher_is_better: false,
         rows: vec![("tar -xf".into(), s)],
