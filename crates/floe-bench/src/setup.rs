@@ -131,7 +131,10 @@ impl Environment {
     /// Drops the kernel's page cache and floe's own caches (by remounting with an
     /// emptied disk cache): the "cold" state of BENCH.md.
     pub fn drop_caches(&self) -> Result<()> {
-        unmount(&self.floe_mnt);
+        // `floe umount` waits for the server to exit: a plain umount followed by a
+        // mount on the same directory can have the old server, as it exits, unmount
+        // the new mount (fuser unmounts by path on drop).
+        run(Command::new(&self.floe).arg("--data-dir").arg(&self.data).arg("umount").arg(&self.floe_mnt))?;
         let _ = std::fs::remove_dir_all(self.data.join("cache"));
         run(Command::new(&self.floe)
             .arg("--data-dir")
@@ -146,6 +149,7 @@ impl Environment {
     }
 
     fn stop(&self) {
+        let _ = run(Command::new(&self.floe).arg("--data-dir").arg(&self.data).arg("umount").arg(&self.floe_mnt));
         unmount(&self.floe_mnt);
         if let Some(r) = &self.rclone_mnt {
             unmount(r);
