@@ -44,6 +44,7 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
         crate::fs_cmd::create_if_missing(paths, &args.name)?;
     }
     check_mount_point(&args.dir)?;
+    wait_for_previous_server(paths, &args.dir)?;
     if args.background {
         return spawn_background(paths, &args);
     }
@@ -97,6 +98,30 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
     let _ = std::fs::remove_file(&pid_file);
     closed?;
     println!("unmounted {}", args.dir.display());
+    Ok(())
+}
+
+/// Waits until the server of an earlier mount on `dir` has exited: unmounted with a
+/// plain `umount`, it may still be closing, and as it exits it unmounts whatever is
+/// mounted on its path (fuser unmounts by path on drop), which would be our mount.
+fn wait_for_previous_server(paths: &DataDir, dir: &Path) -> Result<()> {
+    let file = pid_file(paths, &dir.canonicalize()?);
+    let Some(pid) = std::fs::read_to_string(&file).ok().and_then(|p| p.trim().parse::<i32>().ok()) else {
+        return Ok(());
+    };
+    // A stale file's pid may have been reused: only a floe mount process counts.
+    let alive = || {
+        pid != std::process::id() as i32
+            && std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"mount"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alive() {
+        if Instant::now() > deadline {
+            bail!("the previous server of {} (pid {pid}) is still running", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     Ok(())
 }
 

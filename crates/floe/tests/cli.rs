@@ -254,3 +254,28 @@ fn other_missing_things() {
     assert!(listed_names(&floe).is_empty());
     assert!(!Path::new(&floe.data_dir().join("objects")).read_dir().expect("objects dir").any(|_| true));
 }
+
+/// A plain `umount` (not `floe umount`) returns while the old server is still closing;
+/// a mount made at once on the same directory must survive that server's exit.
+#[test]
+fn remount_right_after_a_plain_umount() {
+    require_root!();
+    let floe = Floe::new();
+    floe.create("plain");
+    let dir = tempfile::tempdir().expect("mount point");
+    let mut m = floe.mount_at("plain", dir.path(), &[]);
+    for round in 0..RACE_ROUNDS {
+        std::fs::write(m.join("f"), round.to_string()).expect("write");
+        m.plain_umount();
+        let old = m;
+        m = floe.mount_at("plain", dir.path(), &[]);
+        let old_pid = old.pid();
+        drop(old); // Waits for the old server to exit.
+        assert!(
+            is_mount_point(dir.path()),
+            "round {round}: the new mount is gone once the old server {old_pid} exited"
+        );
+        assert_eq!(std::fs::read_to_string(m.join("f")).expect("read"), round.to_string());
+    }
+    m.unmount();
+}

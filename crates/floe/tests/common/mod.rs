@@ -315,6 +315,14 @@ impl Mount {
         run
     }
 
+    /// Unmounts with the system's plain `umount` (which does not wait for the server),
+    /// as an administrator might; dropping the mount still waits for the server.
+    pub fn plain_umount(&mut self) {
+        let status = Command::new("umount").arg(&self.dir).status().expect("run umount");
+        assert!(status.success(), "umount {} failed", self.dir.display());
+        self.mounted = false;
+    }
+
     /// Kills the server with SIGKILL (a crash), waits until it is gone and lazily
     /// detaches the dead mount (`umount -l`).
     pub fn crash(mut self) {
