@@ -202,12 +202,7 @@ impl BlockStore {
     pub(crate) fn delete_slice(&self, slice: SliceId, size: u32) -> Result<()> {
         let known = (size > 0).then(|| (size as usize).div_ceil(self.block_size) as u32);
         for index in 0..known.unwrap_or(u32::MAX) {
-            let key = self.key(slice, index);
-            self.memory.remove(&key);
-            if let Some(d) = &self.disk {
-                d.remove(&key);
-            }
-            match self.wait(self.store.delete(&ObjectPath::from(key.as_str()))) {
+            match self.delete_block(slice, index) {
                 Ok(()) => {}
                 Err(object_store::Error::NotFound { .. }) if known.is_none() => break,
                 Err(object_store::Error::NotFound { .. }) => {}
@@ -232,12 +227,14 @@ impl BlockStore {
             .collect())
     }
 
-    /// Deletes one block object (fsck removing an orphan).
-    pub(crate) fn delete_block(&self, slice: SliceId, index: u32) -> Result<()> {
+    /// Deletes one block object and its cached copies.
+    pub(crate) fn delete_block(&self, slice: SliceId, index: u32) -> Result<(), object_store::Error> {
         let key = self.key(slice, index);
         self.memory.remove(&key);
-        self.wait(self.store.delete(&ObjectPath::from(key.as_str())))?;
-        Ok(())
+        if let Some(d) = &self.disk {
+            d.remove(&key);
+        }
+        self.wait(self.store.delete(&ObjectPath::from(key.as_str())))
     }
 
     /// Drops the memory cache (for cold-cache benchmarks and tests).

@@ -347,11 +347,7 @@ impl FileSystem {
         if flags & libc::O_TRUNC != 0 && attr.kind == FileKind::File {
             // A truncation by someone without CAP_FSETID drops setuid/setgid, as the
             // kernel does for a local file system (it leaves O_TRUNC to us here).
-            let perm = floe_meta::drop_privileges(caller, &attr);
-            if perm != attr.perm {
-                let set = SetAttr { mode: Some(perm as u32), ..SetAttr::default() };
-                self.meta.setattr(self.info.id, caller, ino, &set)?;
-            }
+            self.drop_privileges(caller, &attr)?;
         }
         let fh = self.handles.open(ino, f);
         if flags & libc::O_TRUNC != 0 && attr.kind == FileKind::File {
@@ -393,22 +389,16 @@ impl FileSystem {
         if committed.kind == FileKind::Directory {
             return Err(floe_meta::MetaError::IsDir.into());
         }
-        let (maps, file_size, committed_end) = {
+        let (maps, end, committed_end) = {
             let mut st = handle.inode.lock();
-            let file_size = st.pending.size(committed.size);
-            let end = (offset.saturating_add(size as u64)).min(file_size);
+            let end = (offset.saturating_add(size as u64)).min(st.pending.size(committed.size));
             if offset >= end {
                 return Ok(Vec::new());
             }
             // Committed bytes past a pending truncation read as zeros.
             let committed_end = st.pending.truncate.unwrap_or(u64::MAX).min(end);
-            (
-                chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, offset, committed_end)?,
-                file_size,
-                committed_end,
-            )
+            (chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, offset, committed_end)?, end, committed_end)
         };
-        let end = (offset.saturating_add(size as u64)).min(file_size);
         let mut out = vec![0u8; (end - offset) as usize];
         if committed_end > offset {
             read_committed(&self.blocks, &maps, offset, &mut out[..(committed_end - offset) as usize])?;
@@ -448,10 +438,16 @@ impl FileSystem {
     pub fn drop_privileges_for_write(&self, caller: &Caller, fh: u64) -> Result<()> {
         let handle = self.handles.get(fh)?;
         let attr = self.meta.getattr(self.info.id, handle.ino)?;
-        let perm = floe_meta::drop_privileges(caller, &attr);
+        self.drop_privileges(caller, &attr)
+    }
+
+    /// Clears setuid/setgid of `attr`'s inode when a change by `caller` drops them.
+    /// The change is floe's own consequence of an authorized write, made as root.
+    fn drop_privileges(&self, caller: &Caller, attr: &Attr) -> Result<()> {
+        let perm = floe_meta::drop_privileges(caller, attr);
         if perm != attr.perm {
             let set = SetAttr { mode: Some(perm as u32), ..SetAttr::default() };
-            self.meta.setattr(self.info.id, &Caller::root(), handle.ino, &set)?;
+            self.meta.setattr(self.info.id, &Caller::root(), attr.ino, &set)?;
         }
         Ok(())
     }

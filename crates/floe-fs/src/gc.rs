@@ -195,7 +195,10 @@ impl FileSystem {
         }
         if repair {
             for (id, index) in &report.orphan_objects {
-                self.blocks.delete_block(*id, *index)?;
+                match self.blocks.delete_block(*id, *index) {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(report)

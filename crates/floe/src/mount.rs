@@ -109,20 +109,20 @@ fn wait_for_previous_server(paths: &DataDir, dir: &Path) -> Result<()> {
     let Some(pid) = std::fs::read_to_string(&file).ok().and_then(|p| p.trim().parse::<i32>().ok()) else {
         return Ok(());
     };
-    // A stale file's pid may have been reused: only a floe mount process counts.
-    let alive = || {
-        pid != std::process::id() as i32
-            && std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"mount"))
-    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while alive() {
+    while pid != std::process::id() as i32 && server_alive(pid) {
         if Instant::now() > deadline {
             bail!("the previous server of {} (pid {pid}) is still running", dir.display());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
+}
+
+/// Whether `pid` is a running `floe ... mount` process (a stale pid file's pid may
+/// have been reused by anything else).
+fn server_alive(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"mount"))
 }
 
 /// Where the process serving a mount point records its pid, so that `floe umount`
@@ -212,12 +212,11 @@ pub fn unmount(paths: &DataDir, dir: &Path) -> Result<()> {
     // Wait for the serving process to commit, end its session and exit, so that a
     // following `fs delete` or a new mount on the same directory is not disturbed.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let alive = |pid: i32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
-    while (is_mount_point(&canonical)? || server.is_some_and(alive)) && Instant::now() < deadline {
+    while (is_mount_point(&canonical)? || server.is_some_and(server_alive)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    if server.is_some_and(alive) {
-        bail!("{} is unmounted but its server (pid {}) is still running", dir.display(), server.unwrap_or(0));
+    if let Some(pid) = server.filter(|p| server_alive(*p)) {
+        bail!("{} is unmounted but its server (pid {pid}) is still running", dir.display());
     }
     println!("unmounted {}", dir.display());
     Ok(())

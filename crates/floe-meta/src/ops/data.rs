@@ -1,6 +1,6 @@
 //! The chunk map side of file contents: reading it, committing writes, holes, compaction.
 
-use super::attr::{truncate, truncate as truncate_to, MAX_FILE_SIZE};
+use super::attr::{truncate, MAX_FILE_SIZE};
 use super::namespace::inode;
 use super::Meta;
 use crate::store::Counter;
@@ -69,13 +69,13 @@ impl Meta {
         self.commit_truncate_write(fs, ino, None, slices, placements, end)
     }
 
-    /// [`Meta::commit_write`] after first cutting the file to `truncate` bytes, in the
+    /// [`Meta::commit_write`] after first cutting the file to `truncate_to` bytes, in the
     /// same transaction: `open(O_TRUNC)` + writes + close cost one commit.
     pub fn commit_truncate_write(
         &self,
         fs: FileSystemId,
         ino: InodeId,
-        truncate: Option<u64>,
+        truncate_to: Option<u64>,
         slices: &[NewSlice<'_>],
         placements: &[Placement],
         end: u64,
@@ -88,8 +88,8 @@ impl Meta {
             if a.kind != FileKind::File {
                 return Err(MetaError::Invalid("not a regular file"));
             }
-            if let Some(size) = truncate {
-                truncate_to(t, fs, &mut a, size)?;
+            if let Some(size) = truncate_to {
+                truncate(t, fs, &mut a, size)?;
             }
             for s in slices {
                 match s.inline {
