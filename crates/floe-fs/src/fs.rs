@@ -2,7 +2,7 @@
 
 use crate::blocks::BlockStore;
 pub use crate::handles::OpenFlags;
-use crate::handles::{Handle, Handles};
+use crate::handles::{Handle, Handles, SeenVersions};
 use crate::read::{chunk_maps, overlay_pending, read_committed};
 use crate::write::{SliceIds, WriteContext};
 use crate::{FsConfig, FsError, Result};
@@ -15,6 +15,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+/// What [`FileSystem::open`] returns.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    /// The handle number.
+    pub fh: u64,
+    /// The inode's committed attributes, as read by the open.
+    pub attr: Attr,
+    /// Whether what this client cached of the inode's data before (the kernel's page
+    /// cache) is still valid: nobody changed the inode since this client last opened it.
+    /// When false, the cache must be dropped, with the attributes the kernel holds.
+    pub cache_valid: bool,
+}
+
 /// One client's view of one file system: what a mount serves.
 pub struct FileSystem {
     pub(crate) meta: Meta,
@@ -23,11 +36,17 @@ pub struct FileSystem {
     pub(crate) blocks: Arc<BlockStore>,
     pub(crate) config: FsConfig,
     handles: Handles,
+    seen: SeenVersions,
     ids: SliceIds,
     background: Mutex<Option<JoinHandle<()>>>,
     pub(crate) signals: Arc<(Mutex<crate::gc::Signals>, Condvar)>,
     closed: AtomicBool,
+    revalidate_hook: Mutex<Option<RevalidateHook>>,
 }
+
+/// Called when a file's cached data and attributes must be dropped everywhere this
+/// client keeps them (the kernel's caches, which `floe-fs` cannot reach).
+pub type RevalidateHook = Box<dyn Fn(InodeId) + Send + Sync>;
 
 impl FileSystem {
     /// Opens file system `name`: starts a session, cleans up after crashed clients and
@@ -46,14 +65,32 @@ impl FileSystem {
             blocks,
             config,
             handles: Handles::default(),
+            seen: SeenVersions::default(),
             ids: SliceIds::new(),
             background: Mutex::new(None),
             signals: Arc::new((Mutex::new(crate::gc::Signals::default()), Condvar::new())),
             closed: AtomicBool::new(false),
+            revalidate_hook: Mutex::new(None),
         });
         let worker = crate::gc::spawn_background(Arc::clone(&fs));
         *fs.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker);
         Ok(fs)
+    }
+
+    /// Sets what [`FileSystem::revalidate`] calls besides dropping floe's own caches.
+    pub fn on_revalidate(&self, hook: RevalidateHook) {
+        *self.revalidate_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// Drops everything this client caches of `ino`'s data and attributes, so that the
+    /// next reads see what other clients committed (taking a lock does this).
+    pub fn revalidate(&self, ino: InodeId) {
+        if let Some(inode) = self.handles.inode(ino) {
+            inode.lock().chunks.clear();
+        }
+        if let Some(hook) = &*self.revalidate_hook.lock().unwrap_or_else(|p| p.into_inner()) {
+            hook(ino);
+        }
     }
 
     pub fn info(&self) -> &FileSystemInfo {
@@ -329,8 +366,8 @@ impl FileSystem {
     // --- Open files -------------------------------------------------------------
 
     /// Opens `ino`, checking the caller's permission for the access mode (and write
-    /// permission for `truncate`). Returns the handle number.
-    pub fn open(&self, caller: &Caller, ino: InodeId, flags: i32) -> Result<(u64, Attr)> {
+    /// permission for `truncate`).
+    pub fn open(&self, caller: &Caller, ino: InodeId, flags: i32) -> Result<Opened> {
         let f = OpenFlags::from_libc(flags);
         let mut want = 0;
         if f.read {
@@ -363,7 +400,8 @@ impl FileSystem {
             st.pending.truncate_all();
             st.chunks.clear();
         }
-        Ok((fh, attr))
+        let cache_valid = self.seen.unchanged(&attr);
+        Ok(Opened { fh, attr, cache_valid })
     }
 
     /// Creates a regular file and opens it (O_CREAT); the new file's mode does not

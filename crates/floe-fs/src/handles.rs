@@ -125,3 +125,35 @@ impl Handles {
         lock(&self.inodes).iter().map(|(k, v)| (*k, Arc::clone(v))).collect()
     }
 }
+
+/// The attributes an inode had when this client last opened it, which is what the
+/// kernel's page cache of the inode was filled from. An open that finds them changed
+/// (another client committed in between) tells the kernel to drop the cache:
+/// close-to-open consistency without a round trip per read.
+#[derive(Default)]
+pub(crate) struct SeenVersions {
+    seen: Mutex<HashMap<InodeId, Version>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Version {
+    mtime: floe_meta::TimeSpec,
+    ctime: floe_meta::TimeSpec,
+    size: u64,
+}
+
+/// Past this many inodes the table starts again: forgetting costs one cache refill.
+const MAX_SEEN: usize = 1 << 17;
+
+impl SeenVersions {
+    /// Records `attr` as the inode's version and returns whether it is the one recorded
+    /// before (the cached data is still valid).
+    pub(crate) fn unchanged(&self, attr: &floe_meta::Attr) -> bool {
+        let now = Version { mtime: attr.mtime, ctime: attr.ctime, size: attr.size };
+        let mut seen = lock(&self.seen);
+        if seen.len() >= MAX_SEEN && !seen.contains_key(&attr.ino) {
+            seen.clear();
+        }
+        seen.insert(attr.ino, now) == Some(now)
+    }
+}

@@ -25,5 +25,5 @@ pub use error::{FsError, Result};
 pub use floe_meta::{
     Attr, Caller, DirEntry, FileKind, InodeId, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags,
 };
-pub use fs::{FileSystem, OpenFlags};
+pub use fs::{FileSystem, OpenFlags, Opened};
 pub use gc::{FsckReport, GcReport};

@@ -100,7 +100,7 @@ fn random_writes_match_a_model_across_commits_and_remounts() {
     {
         let fs = env.mount(small_config());
         let (fh, ino) = create(&fs, "f");
-        let (fh2, _) = fs.open(&root(), ino, libc::O_RDWR).expect("second handle");
+        let fh2 = fs.open(&root(), ino, libc::O_RDWR).expect("second handle").fh;
         for step in 0..400 {
             let handle = if rng.random_bool(0.5) { fh } else { fh2 };
             match rng.random_range(0..10) {
@@ -142,7 +142,7 @@ fn random_writes_match_a_model_across_commits_and_remounts() {
     let fs = env.mount(small_config());
     let attr = fs.lookup(&root(), InodeId::ROOT, b"f").expect("lookup after remount");
     assert_eq!(attr.size, model.len() as u64);
-    let (fh, _) = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
+    let fh = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open").fh;
     assert!(read_all(&fs, fh, attr.size) == model, "contents after remount (seed {seed})");
     fs.release(fh).expect("release");
     let report = fs.fsck(false).expect("fsck");
@@ -248,8 +248,8 @@ fn append_handles_write_at_the_end() {
     let env = Env::new();
     let fs = env.mount(small_config());
     let (fh, ino) = create(&fs, "log");
-    let (a, _) = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open a");
-    let (b, _) = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open b");
+    let a = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open a").fh;
+    let b = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open b").fh;
     for i in 0..50 {
         fs.write(if i % 2 == 0 { a } else { b }, 0, format!("line {i:02}\n").as_bytes()).expect("append");
         if i % 7 == 0 {
@@ -274,7 +274,7 @@ fn a_missing_object_is_an_io_error_not_a_crash() {
     fs.close().expect("close");
     std::fs::remove_dir_all(env.dir.path().join("objects/uuid-t")).expect("delete objects");
     let fs = env.mount(config);
-    let (fh, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open");
+    let fh = fs.open(&root(), ino, libc::O_RDONLY).expect("open").fh;
     let err = fs.read(fh, 0, 4096).expect_err("read of a lost block");
     assert_eq!(err.errno(), libc::EIO);
     assert!(fs.getattr(InodeId::ROOT).is_ok());
@@ -337,7 +337,7 @@ fn a_crashed_writer_leaves_committed_data_and_collectable_leftovers() {
     }
     let fs = env.mount(crash_config());
     let attr = fs.lookup(&root(), InodeId::ROOT, b"durable").expect("durable file");
-    let (fh, _) = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
+    let fh = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open").fh;
     assert!(read_all(&fs, fh, attr.size) == vec![5u8; 200_000]);
     fs.release(fh).expect("release");
     assert_eq!(fs.lookup(&root(), InodeId::ROOT, b"lost").expect("lost file exists").size, 0);
@@ -356,18 +356,18 @@ fn open_with_o_trunc_cuts_at_the_next_commit_and_reads_as_cut_before() {
     let (fh, ino) = create(&fs, "f");
     fs.write(fh, 0, &vec![1u8; 300_000]).expect("write");
     fs.release(fh).expect("release");
-    let (w, _) = fs.open(&root(), ino, libc::O_RDWR | libc::O_TRUNC).expect("open O_TRUNC");
+    let w = fs.open(&root(), ino, libc::O_RDWR | libc::O_TRUNC).expect("open O_TRUNC").fh;
     assert_eq!(fs.getattr(ino).expect("getattr").size, 0);
     assert!(fs.read(w, 0, 100).expect("read").is_empty());
     fs.write(w, 10, b"abc").expect("write past a hole");
     assert_eq!(fs.read(w, 0, 100).expect("read"), b"\0\0\0\0\0\0\0\0\0\0abc");
     fs.release(w).expect("release");
     assert_eq!(fs.getattr(ino).expect("getattr").size, 13);
-    let (r, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open");
+    let r = fs.open(&root(), ino, libc::O_RDONLY).expect("open").fh;
     assert_eq!(fs.read(r, 0, 100).expect("read"), b"\0\0\0\0\0\0\0\0\0\0abc");
     fs.release(r).expect("release");
     // Opening with O_TRUNC and closing without writing still empties the file.
-    let (w, _) = fs.open(&root(), ino, libc::O_WRONLY | libc::O_TRUNC).expect("open O_TRUNC");
+    let w = fs.open(&root(), ino, libc::O_WRONLY | libc::O_TRUNC).expect("open O_TRUNC").fh;
     fs.release(w).expect("release");
     assert_eq!(fs.getattr(ino).expect("getattr").size, 0);
     fs.collect_garbage().expect("gc");
@@ -423,7 +423,7 @@ fn a_full_object_store_gives_enospc_and_loses_nothing_committed() {
     fs.release(fh).expect("the retried commit succeeds");
     for (name, want) in [("kept", vec![4u8; 200_000]), ("too-big", data)] {
         let attr = fs.lookup(&root(), InodeId::ROOT, name.as_bytes()).expect("lookup");
-        let (fh, _) = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
+        let fh = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open").fh;
         assert!(read_all(&fs, fh, attr.size) == want, "{name} reads back whole");
         fs.release(fh).expect("release");
     }
@@ -454,10 +454,48 @@ fn the_disk_cache_serves_repeated_reads() {
     fs.release(fh).expect("release");
     fs.close().expect("close");
     let fs = env.mount(config);
-    let (fh, _) = fs.open(&root(), ino, libc::O_RDONLY).expect("open");
+    let fh = fs.open(&root(), ino, libc::O_RDONLY).expect("open").fh;
     assert!(read_all(&fs, fh, 500_000) == vec![2u8; 500_000], "first read fills the cache");
     assert!(count_files(&cache) >= 500_000 / (64 << 10), "blocks are in the disk cache");
     std::fs::remove_dir_all(env.dir.path().join("objects/uuid-t")).expect("lose the objects");
     assert!(read_all(&fs, fh, 500_000) == vec![2u8; 500_000], "the second read comes from the disk cache");
     fs.release(fh).expect("release");
+}
+
+/// Close-to-open between two clients: an open tells whether what this client cached of
+/// the file is still valid, which is false exactly when another client changed it since
+/// this client's last open.
+#[test]
+fn open_reports_changes_made_by_other_clients() {
+    let env = Env::new();
+    let a = env.mount(small_config());
+    let b = env.mount(small_config());
+    let (fh, attr) = a.create(&root(), InodeId::ROOT, b"shared", 0o644, 0o022, libc::O_RDWR).expect("create");
+    a.write(fh, 0, b"first").expect("write");
+    a.release(fh).expect("close");
+
+    let first = b.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
+    assert!(!first.cache_valid, "nothing was cached by this client before its first open");
+    assert_eq!(b.read(first.fh, 0, 100).expect("read"), b"first");
+    b.release(first.fh).expect("close");
+    let again = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
+    assert!(again.cache_valid, "nobody changed the file: the cache stays");
+    b.release(again.fh).expect("close");
+
+    // Another client's write, even of the same size, invalidates.
+    let w = a.open(&root(), attr.ino, libc::O_WRONLY).expect("open for writing").fh;
+    a.write(w, 0, b"FIRST").expect("write");
+    a.release(w).expect("close");
+    let after_write = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
+    assert!(!after_write.cache_valid, "a write by another client must drop the cache");
+    assert_eq!(b.read(after_write.fh, 0, 100).expect("read"), b"FIRST");
+    b.release(after_write.fh).expect("close");
+
+    // So does an attribute change (ctime), e.g. chmod.
+    let chmod = SetAttr { mode: Some(0o600), ..SetAttr::default() };
+    a.setattr(&root(), attr.ino, &chmod).expect("chmod");
+    let after_chmod = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
+    assert!(!after_chmod.cache_valid, "a chmod by another client must drop the cached attributes");
+    assert_eq!(after_chmod.attr.perm, 0o600);
+    b.release(after_chmod.fh).expect("close");
 }

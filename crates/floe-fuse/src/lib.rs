@@ -7,6 +7,7 @@
 
 mod attr;
 mod caller;
+mod invalidate;
 
 use caller::Callers;
 use floe_fs::{FileSystem, FsError, InodeId, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags};
@@ -15,6 +16,8 @@ use fuser::{
     MountOption, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
+pub use invalidate::Mounts;
+use invalidate::Stale;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -41,11 +44,14 @@ impl Default for MountOptions {
     }
 }
 
-/// The `fuser::Filesystem` of one floe file system.
+/// The `fuser::Filesystem` of one mount of a floe file system.
 pub struct FloeFuse {
     fs: Arc<FileSystem>,
     ttl: Duration,
     callers: Callers,
+    /// This mount among the client's mounts.
+    id: u64,
+    mounts: Arc<Mounts>,
 }
 
 fn config(name: &str, options: &MountOptions) -> fuser::Config {
@@ -72,15 +78,55 @@ fn config(name: &str, options: &MountOptions) -> fuser::Config {
     c
 }
 
-/// Mounts `fs` at `dir` and serves it on background threads until the returned
-/// session is unmounted or dropped.
+/// One client: a file system as this process serves it, through one or more mounts
+/// whose kernel caches it keeps coherent with each other.
+pub struct Client {
+    fs: Arc<FileSystem>,
+    mounts: Arc<Mounts>,
+}
+
+impl Client {
+    pub fn new(fs: Arc<FileSystem>) -> Client {
+        let mounts = Arc::new(Mounts::default());
+        let hook = Arc::downgrade(&mounts);
+        // A lock taken through any mount revalidates the file in every mount's kernel.
+        fs.on_revalidate(Box::new(move |ino| {
+            if let Some(mounts) = hook.upgrade() {
+                mounts.notify(None, vec![Stale::data(ino)]);
+            }
+        }));
+        Client { fs, mounts }
+    }
+
+    pub fn fs(&self) -> &Arc<FileSystem> {
+        &self.fs
+    }
+
+    /// Mounts the file system at `dir` and serves it on background threads until the
+    /// returned session is unmounted or dropped.
+    pub fn mount(&self, dir: &Path, options: &MountOptions) -> std::io::Result<fuser::BackgroundSession> {
+        let cfg = config(&self.fs.info().name, options);
+        let id = self.mounts.reserve();
+        let fuse = FloeFuse {
+            fs: Arc::clone(&self.fs),
+            ttl: options.ttl,
+            callers: Callers::default(),
+            id,
+            mounts: Arc::clone(&self.mounts),
+        };
+        let session = fuser::spawn_mount(fuse, dir, &cfg)?;
+        self.mounts.attach(id, InodeId::ROOT, session.notifier());
+        Ok(session)
+    }
+}
+
+/// Mounts `fs` at `dir` as a client of its own (see [`Client::mount`]).
 pub fn spawn_mount(
     fs: Arc<FileSystem>,
     dir: &Path,
     options: &MountOptions,
 ) -> std::io::Result<fuser::BackgroundSession> {
-    let cfg = config(&fs.info().name, options);
-    fuser::spawn_mount(FloeFuse { fs, ttl: options.ttl, callers: Callers::default() }, dir, &cfg)
+    Client::new(fs).mount(dir, options)
 }
 
 fn errno(e: FsError) -> Errno {
@@ -102,6 +148,13 @@ impl FloeFuse {
         match result {
             Ok(a) => reply.entry(&self.ttl, &attr::to_fuse(&a), Generation(0)),
             Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    /// Makes the client's other mounts forget what a successful change made stale.
+    fn changed<T>(&self, result: &floe_fs::Result<T>, stale: impl FnOnce() -> Vec<Stale>) {
+        if result.is_ok() && self.mounts.has_others(self.id) {
+            self.mounts.notify(Some(self.id), stale());
         }
     }
 }
@@ -146,8 +199,12 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn destroy(&mut self) {
-        if let Err(e) = self.fs.close() {
-            tracing::error!(error = %e, "unmount could not commit every pending write");
+        self.mounts.detach(self.id);
+        // The client's last mount closes the file system; the others share it.
+        if !self.mounts.has_others(self.id) {
+            if let Err(e) = self.fs.close() {
+                tracing::error!(error = %e, "unmount could not commit every pending write");
+            }
         }
     }
 
@@ -191,7 +248,10 @@ impl fuser::Filesystem for FloeFuse {
             mtime: time_update(mtime),
             via_handle: fh.is_some(),
         };
-        match self.fs.setattr(&caller, InodeId(ino.0), &set) {
+        let result = self.fs.setattr(&caller, InodeId(ino.0), &set);
+        let ino = InodeId(ino.0);
+        self.changed(&result, || vec![if size.is_some() { Stale::data(ino) } else { Stale::attrs(ino) }]);
+        match result {
             Ok(a) => reply.attr(&self.ttl, &attr::to_fuse(&a)),
             Err(e) => reply.error(errno(e)),
         }
@@ -206,30 +266,37 @@ impl fuser::Filesystem for FloeFuse {
 
     fn mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, rdev: u32, reply: ReplyEntry) {
         let caller = self.callers.of(req);
-        self.entry(reply, self.fs.mknod(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, rdev))
+        let result = self.fs.mknod(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, rdev);
+        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        self.entry(reply, result)
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
         let caller = self.callers.of(req);
-        self.entry(reply, self.fs.mkdir(&caller, InodeId(parent.0), name.as_bytes(), mode, umask))
+        let result = self.fs.mkdir(&caller, InodeId(parent.0), name.as_bytes(), mode, umask);
+        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        self.entry(reply, result)
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let caller = self.callers.of(req);
-        empty(reply, self.fs.unlink(&caller, InodeId(parent.0), name.as_bytes()))
+        let result = self.fs.unlink(&caller, InodeId(parent.0), name.as_bytes());
+        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        empty(reply, result)
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let caller = self.callers.of(req);
-        empty(reply, self.fs.rmdir(&caller, InodeId(parent.0), name.as_bytes()))
+        let result = self.fs.rmdir(&caller, InodeId(parent.0), name.as_bytes());
+        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        empty(reply, result)
     }
 
     fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
         let caller = self.callers.of(req);
-        self.entry(
-            reply,
-            self.fs.symlink(&caller, InodeId(parent.0), link_name.as_bytes(), target.as_os_str().as_bytes()),
-        )
+        let result = self.fs.symlink(&caller, InodeId(parent.0), link_name.as_bytes(), target.as_os_str().as_bytes());
+        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), link_name)]);
+        self.entry(reply, result)
     }
 
     fn rename(
@@ -258,20 +325,38 @@ impl fuser::Filesystem for FloeFuse {
             newname.as_bytes(),
             flags,
         );
+        self.changed(&result, || {
+            vec![Stale::entry(InodeId(parent.0), name), Stale::entry(InodeId(newparent.0), newname)]
+        });
         empty(reply, result)
     }
 
     fn link(&self, req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
         let caller = self.callers.of(req);
-        self.entry(reply, self.fs.link(&caller, InodeId(ino.0), InodeId(newparent.0), newname.as_bytes()))
+        let result = self.fs.link(&caller, InodeId(ino.0), InodeId(newparent.0), newname.as_bytes());
+        self.changed(&result, || vec![Stale::entry(InodeId(newparent.0), newname), Stale::attrs(InodeId(ino.0))]);
+        self.entry(reply, result)
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let caller = self.callers.of(req);
-        match self.fs.open(&caller, InodeId(ino.0), flags.0) {
-            // Kept page cache is dropped by the kernel when it sees mtime or size change
-            // (FUSE_AUTO_INVAL_DATA), which gives close-to-open within the attribute TTL.
-            Ok((fh, _)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+        let ino = InodeId(ino.0);
+        match self.fs.open(&caller, ino, flags.0) {
+            Ok(o) if o.cache_valid => {
+                if flags.0 & libc::O_TRUNC != 0 && self.mounts.has_others(self.id) {
+                    self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
+                }
+                reply.opened(FileHandle(o.fh), FopenFlags::FOPEN_KEEP_CACHE)
+            }
+            Ok(o) => {
+                // Another client changed the file since this one last opened it
+                // (close-to-open): without FOPEN_KEEP_CACHE the kernel drops this
+                // mount's cached pages; its attributes (the size reads stop at) and the
+                // other mounts' caches are dropped here.
+                self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
+                self.mounts.notify_one(self.id, Stale::attrs(ino));
+                reply.opened(FileHandle(o.fh), FopenFlags::empty())
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -296,7 +381,7 @@ impl fuser::Filesystem for FloeFuse {
     fn write(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -310,7 +395,11 @@ impl fuser::Filesystem for FloeFuse {
                 return reply.error(errno(e));
             }
         }
-        match self.fs.write(fh.0, offset, data) {
+        let result = self.fs.write(fh.0, offset, data);
+        self.changed(&result, || {
+            vec![Stale::Inode { ino: InodeId(ino.0), offset: offset as i64, len: data.len() as i64 }]
+        });
+        match result {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(errno(e)),
         }
@@ -433,7 +522,9 @@ impl fuser::Filesystem for FloeFuse {
     ) {
         let caller = self.callers.of(req);
         let flags = XattrFlags { create: flags & libc::XATTR_CREATE != 0, replace: flags & libc::XATTR_REPLACE != 0 };
-        empty(reply, self.fs.set_xattr(&caller, InodeId(ino.0), name.as_bytes(), value, flags))
+        let result = self.fs.set_xattr(&caller, InodeId(ino.0), name.as_bytes(), value, flags);
+        self.changed(&result, || vec![Stale::attrs(InodeId(ino.0))]);
+        empty(reply, result)
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -461,7 +552,9 @@ impl fuser::Filesystem for FloeFuse {
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let caller = self.callers.of(req);
-        empty(reply, self.fs.remove_xattr(&caller, InodeId(ino.0), name.as_bytes()))
+        let result = self.fs.remove_xattr(&caller, InodeId(ino.0), name.as_bytes());
+        self.changed(&result, || vec![Stale::attrs(InodeId(ino.0))]);
+        empty(reply, result)
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
@@ -480,7 +573,9 @@ impl fuser::Filesystem for FloeFuse {
         reply: ReplyCreate,
     ) {
         let caller = self.callers.of(req);
-        match self.fs.create(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, flags) {
+        let result = self.fs.create(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, flags);
+        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        match result {
             Ok((fh, a)) => reply.created(
                 &self.ttl,
                 &attr::to_fuse(&a),
@@ -495,13 +590,15 @@ impl fuser::Filesystem for FloeFuse {
     fn fallocate(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         length: u64,
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.fs.fallocate(&self.callers.of(req), fh.0, offset, length, mode))
+        let result = self.fs.fallocate(&self.callers.of(req), fh.0, offset, length, mode);
+        self.changed(&result, || vec![Stale::data(InodeId(ino.0))]);
+        empty(reply, result)
     }
 }
