@@ -26,6 +26,8 @@ pub struct FsckReport {
     pub missing_objects: Vec<(SliceId, u32)>,
     pub expired_sessions: usize,
     pub purged_inodes: usize,
+    /// Inodes, entries, link counts and slice references (see `Meta::check_namespace`).
+    pub namespace: floe_meta::NamespaceReport,
     pub collected: GcReport,
     pub repaired: bool,
 }
@@ -37,6 +39,7 @@ impl FsckReport {
             && self.missing_objects.is_empty()
             && self.expired_sessions == 0
             && self.purged_inodes == 0
+            && self.namespace.clean()
     }
 }
 
@@ -163,7 +166,7 @@ impl FileSystem {
     /// Checks that metadata and objects agree; with `repair`, deletes orphan objects,
     /// expires dead sessions and purges unlinked inodes.
     pub fn fsck(&self, repair: bool) -> Result<FsckReport> {
-        let mut report = FsckReport::default();
+        let mut report = FsckReport { namespace: self.meta.check_namespace(self.info.id, repair)?, ..FsckReport::default() };
         if repair {
             report.expired_sessions = self.meta.expire_sessions(self.info.id, self.config.session_ttl)?;
             report.purged_inodes = self.meta.purge_unlinked(self.info.id)?;
@@ -183,8 +186,11 @@ impl FileSystem {
                 _ => report.orphan_objects.push((*id, *index)),
             }
         }
+        // Only referenced slices must have their objects: a crash in the middle of
+        // collecting garbage leaves a slice record whose objects are already gone.
+        let referenced = self.meta.referenced_slices(self.info.id)?;
         for (id, (size, inline)) in &slices {
-            if *inline || *size == 0 {
+            if *inline || *size == 0 || !referenced.contains(id) {
                 continue;
             }
             for index in 0..(*size as u64).div_ceil(bs) as u32 {

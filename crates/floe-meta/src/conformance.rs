@@ -11,7 +11,7 @@
 //! crates and future backends can run it.
 
 use crate::{
-    resolve_chunk, Attr, Caller, DirEntry, FileKind, FileSystemId, FileSystemInfo, InodeId, Meta, MetaError, NewNode,
+    resolve_chunk, Attr, Caller, NamespaceReport, DirEntry, FileKind, FileSystemId, FileSystemInfo, InodeId, Meta, MetaError, NewNode,
     NewSlice, Placement, RenameFlags, Result, SegmentSource, SessionId, SetAttr, SliceId, SliceRef, TimeSpec,
     TimeUpdate, XattrFlags, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX, XATTR_VALUE_MAX,
 };
@@ -62,6 +62,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("check_sustained_inode", check_sustained_inode),
     ("check_close_session_purges", check_close_session_purges),
     ("check_expire_sessions", check_expire_sessions),
+    ("check_fsck_namespace", check_fsck_namespace),
     ("check_rmdir", check_rmdir),
     ("check_rename_simple", check_rename_simple),
     ("check_rename_across_directories", check_rename_across_directories),
@@ -2185,4 +2186,70 @@ pub fn check_concurrent_creates(meta: &Meta) {
         assert_eq!(a.kind, e.kind);
         assert_eq!(a.uid, 1000 + String::from_utf8_lossy(&e.name)[1..2].parse::<u32>().expect("thread number"));
     }
+}
+
+// --- fsck: namespace invariants ------------------------------------------------------
+
+pub fn check_fsck_namespace(meta: &Meta) {
+    let t = TestFs::new(meta, "fsck");
+    let d = t.dir(&root(), ROOT, "d");
+    let f = t.file(&root(), d.ino, "f");
+    ok(meta.link(t.id, &root(), f.ino, ROOT, b"g"), "link");
+    let slice = ok(meta.next_slice_ids(t.id, 1), "next_slice_ids");
+    let r = SliceRef { id: slice, size: 5, off: 0, len: 5, pos: 0, inline: None };
+    let placed = [Placement { chunk: 0, r }];
+    ok(meta.commit_write(t.id, f.ino, &[NewSlice { id: slice, size: 5, inline: Some(b"hello") }], &placed, 5), "write");
+    let report = ok(meta.check_namespace(t.id, false), "check");
+    assert!(report.clean(), "a file system built by operations is consistent: {report:?}");
+
+    // Corruptions no operation produces: a wrong link count, an entry pointing nowhere,
+    // a file and a directory subtree with no entry left, a wrong slice reference count.
+    let h = t.file(&root(), ROOT, "h");
+    let e = t.dir(&root(), ROOT, "e");
+    let x = t.file(&root(), e.ino, "x");
+    ok(
+        meta.raw_write(|txn| {
+            let mut a = txn.get_inode(t.id, f.ino)?.ok_or(MetaError::NotFound)?;
+            a.nlink = 5;
+            txn.put_inode(t.id, &a)?;
+            txn.insert_dentry(t.id, ROOT, b"ghost", InodeId(1 << 40), FileKind::File)?;
+            txn.delete_dentry(t.id, ROOT, b"h")?;
+            txn.delete_dentry(t.id, ROOT, b"e")?;
+            txn.set_slice_refs(t.id, slice, 7)
+        }),
+        "corrupt",
+    );
+    let found = ok(meta.check_namespace(t.id, false), "check");
+    assert_eq!(found.bad_entries, vec![(ROOT, b"ghost".to_vec())], "{found:?}");
+    assert!(found.wrong_nlink.contains(&(f.ino, 5, 2)), "{found:?}");
+    assert!(found.wrong_nlink.contains(&(ROOT, 4, 3)), "the root lost subdirectory e: {found:?}");
+    assert!(found.wrong_nlink.contains(&(h.ino, 1, 0)), "{found:?}");
+    let mut unreachable = found.unreachable.clone();
+    unreachable.sort();
+    let mut want = vec![h.ino, e.ino, x.ino];
+    want.sort();
+    assert_eq!(unreachable, want, "{found:?}");
+    assert_eq!(found.wrong_refcounts, vec![(slice, 7, 1)], "{found:?}");
+    assert!(found.dangling_refs.is_empty(), "{found:?}");
+    assert!(!found.clean());
+    // Checking does not change anything.
+    assert_eq!(ok(meta.check_namespace(t.id, false), "check again"), found);
+
+    let repaired = ok(meta.check_namespace(t.id, true), "repair");
+    assert_eq!(NamespaceReport { relinked: Vec::new(), ..repaired.clone() }, found, "repair reports what it found");
+    let mut relinked = repaired.relinked.clone();
+    relinked.sort();
+    let mut want = vec![h.ino, e.ino];
+    want.sort();
+    assert_eq!(relinked, want, "the tops of unreachable trees go to lost+found");
+    let after = ok(meta.check_namespace(t.id, false), "check after repair");
+    assert!(after.clean(), "{after:?}");
+    let lf = t.ino(ROOT, "lost+found");
+    assert_eq!(t.ino(lf, &format!("#{}", h.ino.0)), h.ino);
+    let e_again = t.ino(lf, &format!("#{}", e.ino.0));
+    assert_eq!(t.ino(e_again, "x"), x.ino, "a relinked directory brings its subtree back");
+    assert_eq!(t.attr(f.ino).nlink, 2);
+    assert_eq!(t.attr(e.ino).parent, lf);
+    assert_err!(t.lookup(&root(), ROOT, "ghost"), MetaError::NotFound);
+    assert_eq!(ok(meta.read_chunk(t.id, f.ino, 0), "read")[0].inline.as_deref(), Some(&b"hello"[..]));
 }

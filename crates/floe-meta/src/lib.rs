@@ -24,7 +24,7 @@ pub use chunk::{resolve_chunk, Segment, SegmentSource, SliceRef, CHUNK_SIZE};
 pub use error::{MetaError, Result};
 pub use ids::{FileSystemId, InodeId, SessionId, SliceId};
 pub use ops::access::{Access, Caller};
-pub use ops::{
+pub use ops::{NamespaceReport, LOST_FOUND, 
     drop_privileges, DirEntry, FileSystemInfo, Meta, NewNode, NewSlice, Placement, RenameFlags, SliceInfo, StatFs,
     XattrFlags, MAX_FILE_SIZE,
 };

@@ -374,6 +374,37 @@ impl MetaTxn for SqliteTxn<'_> {
         )
     }
 
+    fn all_inodes(&mut self, fs: FileSystemId) -> Result<Vec<Attr>> {
+        self.all(
+            "SELECT ino, kind, perm, uid, gid, nlink, size, rdev, atime, mtime, ctime, parent FROM inodes WHERE fs = ?1",
+            [fs.0 as i64],
+            row_to_attr,
+        )
+    }
+
+    fn all_dentries(&mut self, fs: FileSystemId) -> Result<Vec<(InodeId, Dentry)>> {
+        self.all("SELECT name, ino, kind, cookie, parent FROM dentries WHERE fs = ?1", [fs.0 as i64], |r| {
+            Ok((InodeId(r.get::<_, i64>(4)? as u64), row_to_dentry(r)?))
+        })
+    }
+
+    fn all_refs(&mut self, fs: FileSystemId) -> Result<Vec<(InodeId, SliceId)>> {
+        self.all("SELECT ino, slice FROM chunk_refs WHERE fs = ?1 AND slice != 0", [fs.0 as i64], |r| {
+            Ok((InodeId(r.get::<_, i64>(0)? as u64), SliceId(r.get::<_, i64>(1)? as u64)))
+        })
+    }
+
+    fn slice_ref_counts(&mut self, fs: FileSystemId) -> Result<Vec<(SliceId, u64)>> {
+        self.all("SELECT id, refs FROM slices WHERE fs = ?1", [fs.0 as i64], |r| {
+            Ok((SliceId(r.get::<_, i64>(0)? as u64), r.get::<_, i64>(1)?.max(0) as u64))
+        })
+    }
+
+    fn set_slice_refs(&mut self, fs: FileSystemId, id: SliceId, refs: u64) -> Result<()> {
+        self.exec("UPDATE slices SET refs = ?3 WHERE fs = ?1 AND id = ?2", params![fs.0 as i64, id.0 as i64, refs as i64])?;
+        Ok(())
+    }
+
     fn get_dentry(&mut self, fs: FileSystemId, parent: InodeId, name: &[u8]) -> Result<Option<Dentry>> {
         self.one(
             "SELECT name, ino, kind, cookie FROM dentries WHERE fs = ?1 AND parent = ?2 AND name = ?3",

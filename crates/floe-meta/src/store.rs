@@ -62,6 +62,16 @@ pub trait MetaTxn {
     /// Inodes with no links left, for cleanup after a crash.
     fn unlinked_inodes(&mut self, fs: FileSystemId, limit: usize) -> Result<Vec<InodeId>>;
 
+    // Whole-file-system listings, for fsck.
+    fn all_inodes(&mut self, fs: FileSystemId) -> Result<Vec<Attr>>;
+    /// Every directory entry, with its directory.
+    fn all_dentries(&mut self, fs: FileSystemId) -> Result<Vec<(InodeId, Dentry)>>;
+    /// Every chunk reference to a slice (holes excluded), with its inode.
+    fn all_refs(&mut self, fs: FileSystemId) -> Result<Vec<(InodeId, SliceId)>>;
+    /// Every slice with the reference count recorded on it.
+    fn slice_ref_counts(&mut self, fs: FileSystemId) -> Result<Vec<(SliceId, u64)>>;
+    fn set_slice_refs(&mut self, fs: FileSystemId, id: SliceId, refs: u64) -> Result<()>;
+
     // Directory entries.
     fn get_dentry(&mut self, fs: FileSystemId, parent: InodeId, name: &[u8]) -> Result<Option<Dentry>>;
     fn insert_dentry(

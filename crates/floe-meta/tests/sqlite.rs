@@ -55,6 +55,7 @@ conformance_tests!(
     check_sustained_inode,
     check_close_session_purges,
     check_expire_sessions,
+    check_fsck_namespace,
     check_rmdir,
     check_rename_simple,
     check_rename_across_directories,

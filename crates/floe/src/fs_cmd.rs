@@ -62,25 +62,55 @@ pub fn create_if_missing(paths: &DataDir, name: &str) -> Result<()> {
 pub fn fsck(paths: &DataDir, name: &str, repair: bool) -> Result<()> {
     let meta = paths.meta()?;
     let config = FsConfig { gc_interval: Duration::from_secs(3600), ..FsConfig::default() };
+    // Counted before this check's own client starts, which expires them.
+    let info = meta.fs_by_name(name)?;
+    let stale = meta.stale_sessions(info.id, config.session_ttl)?;
     let fs = FileSystem::mount(meta, paths.objects()?, name, config)?;
     let report = fs.fsck(repair)?;
     fs.close()?;
+    let ns = &report.namespace;
+    println!("stale sessions:   {stale}");
     println!("orphan objects:   {}", report.orphan_objects.len());
     println!("missing objects:  {}", report.missing_objects.len());
     for (slice, index) in report.missing_objects.iter().take(20) {
         println!("  missing: slice {slice} block {index}");
     }
+    println!("bad entries:      {}", ns.bad_entries.len());
+    for (dir, entry) in ns.bad_entries.iter().take(20) {
+        println!("  bad entry: {:?} in directory {dir}", String::from_utf8_lossy(entry));
+    }
+    println!("wrong link counts: {}", ns.wrong_nlink.len());
+    for (ino, recorded, counted) in ns.wrong_nlink.iter().take(20) {
+        println!("  inode {ino}: nlink {recorded}, entries say {counted}");
+    }
+    println!("wrong parents:    {}", ns.wrong_parent.len());
+    println!("unreachable:      {}", ns.unreachable.len());
+    println!("dangling refs:    {}", ns.dangling_refs.len());
+    println!("wrong refcounts:  {}", ns.wrong_refcounts.len());
     if report.repaired {
         println!(
-            "repaired: deleted {} orphan objects, expired {} sessions, purged {} unlinked inodes, collected {} slices",
+            "repaired: deleted {} orphan objects, expired {} sessions, purged {} unlinked inodes, collected {} slices, \
+             removed {} bad entries, fixed {} link counts and {} parents, linked {} inodes into /lost+found, \
+             fixed {} slice reference counts",
             report.orphan_objects.len(),
             report.expired_sessions,
             report.purged_inodes,
-            report.collected.slices
+            report.collected.slices,
+            ns.bad_entries.len(),
+            ns.wrong_nlink.len(),
+            ns.wrong_parent.len(),
+            ns.relinked.len(),
+            ns.wrong_refcounts.len(),
         );
     }
-    if !report.missing_objects.is_empty() {
-        bail!("{} block objects are missing: file data was lost", report.missing_objects.len());
+    let lost = report.missing_objects.len() + ns.dangling_refs.len();
+    if lost > 0 {
+        bail!("{lost} block objects or slices are missing: file data was lost");
+    }
+    let inconsistent = ns.bad_entries.len() + ns.wrong_nlink.len() + ns.wrong_parent.len() + ns.unreachable.len()
+        + ns.wrong_refcounts.len();
+    if inconsistent > 0 && !repair {
+        bail!("{inconsistent} namespace inconsistencies: run `floe fsck {name} --repair` to fix them");
     }
     if !report.orphan_objects.is_empty() && !repair {
         println!("run `floe fsck {name} --repair` to delete the orphan objects");

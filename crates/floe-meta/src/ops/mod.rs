@@ -3,6 +3,7 @@
 pub mod access;
 mod attr;
 mod data;
+mod fsck;
 mod namespace;
 mod xattr;
 
@@ -10,6 +11,7 @@ use crate::store::{MetaStore, MetaTxn, TxnMode};
 use crate::{FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, TimeSpec};
 pub use attr::{drop_privileges, MAX_FILE_SIZE};
 pub use data::{NewSlice, Placement, SliceInfo};
+pub use fsck::{NamespaceReport, LOST_FOUND};
 pub use namespace::{DirEntry, NewNode, RenameFlags};
 use std::sync::Arc;
 pub use xattr::XattrFlags;
@@ -46,6 +48,13 @@ pub struct Meta {
 impl Meta {
     pub fn new(store: Arc<dyn MetaStore>) -> Meta {
         Meta { store }
+    }
+
+    /// Runs `f` on the rows directly, in one write transaction: for tests that must
+    /// build states no operation produces (the corruptions fsck repairs).
+    #[doc(hidden)]
+    pub fn raw_write<R>(&self, f: impl FnMut(&mut dyn MetaTxn) -> Result<R>) -> Result<R> {
+        self.write(f)
     }
 
     pub fn backend_kind(&self) -> &'static str {
@@ -151,6 +160,13 @@ impl Meta {
             self.purge_if_unlinked(fs, ino)?;
         }
         Ok(())
+    }
+
+    /// How many sessions of `fs` missed heartbeats for longer than `ttl` (their client
+    /// crashed or was cut off).
+    pub fn stale_sessions(&self, fs: FileSystemId, ttl: std::time::Duration) -> Result<usize> {
+        let before = TimeSpec(TimeSpec::now().0 - ttl.as_nanos() as i64);
+        Ok(self.read(|t| t.stale_sessions(fs, before))?.len())
     }
 
     /// Closes the sessions of `fs` that missed heartbeats for longer than `ttl`.
