@@ -506,8 +506,12 @@ impl FileSystem {
         Ok(())
     }
 
+    /// Commits the handle's pending writes and makes them durable: their objects were
+    /// synced when written (the object store's business), the commit is synced here.
     pub fn fsync(&self, fh: u64) -> Result<()> {
-        self.flush(fh)
+        self.flush(fh)?;
+        self.meta.sync()?;
+        Ok(())
     }
 
     /// Closes a handle: commits pending writes and, on the inode's last handle, lets an

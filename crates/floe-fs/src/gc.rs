@@ -166,7 +166,8 @@ impl FileSystem {
     /// Checks that metadata and objects agree; with `repair`, deletes orphan objects,
     /// expires dead sessions and purges unlinked inodes.
     pub fn fsck(&self, repair: bool) -> Result<FsckReport> {
-        let mut report = FsckReport { namespace: self.meta.check_namespace(self.info.id, repair)?, ..FsckReport::default() };
+        let mut report =
+            FsckReport { namespace: self.meta.check_namespace(self.info.id, repair)?, ..FsckReport::default() };
         if repair {
             report.expired_sessions = self.meta.expire_sessions(self.info.id, self.config.session_ttl)?;
             report.purged_inodes = self.meta.purge_unlinked(self.info.id)?;

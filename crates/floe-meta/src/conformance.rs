@@ -11,9 +11,9 @@
 //! crates and future backends can run it.
 
 use crate::{
-    resolve_chunk, Attr, Caller, NamespaceReport, DirEntry, FileKind, FileSystemId, FileSystemInfo, InodeId, Meta, MetaError, NewNode,
-    NewSlice, Placement, RenameFlags, Result, SegmentSource, SessionId, SetAttr, SliceId, SliceRef, TimeSpec,
-    TimeUpdate, XattrFlags, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX, XATTR_VALUE_MAX,
+    resolve_chunk, Attr, Caller, DirEntry, FileKind, FileSystemId, FileSystemInfo, InodeId, Meta, MetaError,
+    NamespaceReport, NewNode, NewSlice, Placement, RenameFlags, Result, SegmentSource, SessionId, SetAttr, SliceId,
+    SliceRef, TimeSpec, TimeUpdate, XattrFlags, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX, XATTR_VALUE_MAX,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

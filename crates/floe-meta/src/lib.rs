@@ -24,9 +24,9 @@ pub use chunk::{resolve_chunk, Segment, SegmentSource, SliceRef, CHUNK_SIZE};
 pub use error::{MetaError, Result};
 pub use ids::{FileSystemId, InodeId, SessionId, SliceId};
 pub use ops::access::{Access, Caller};
-pub use ops::{NamespaceReport, LOST_FOUND, 
-    drop_privileges, DirEntry, FileSystemInfo, Meta, NewNode, NewSlice, Placement, RenameFlags, SliceInfo, StatFs,
-    XattrFlags, MAX_FILE_SIZE,
+pub use ops::{
+    drop_privileges, DirEntry, FileSystemInfo, Meta, NamespaceReport, NewNode, NewSlice, Placement, RenameFlags,
+    SliceInfo, StatFs, XattrFlags, LOST_FOUND, MAX_FILE_SIZE,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};

@@ -65,6 +65,8 @@ pub struct SqliteStore {
     commits: AtomicUsize,
     /// Wakes the checkpointer early; dropping it stops the checkpointer.
     checkpoint: Mutex<mpsc::Sender<()>>,
+    /// The write-ahead log, kept open to sync it (`MetaStore::sync`).
+    wal: Mutex<std::fs::File>,
 }
 
 /// Commits between checkpoints requested by writers (besides one every second).
@@ -77,7 +79,14 @@ impl SqliteStore {
         migrate(&writer)?;
         let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<_>>()?;
         let checkpoint = spawn_checkpointer(open_connection(path)?);
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let wal = std::fs::OpenOptions::new()
+            .read(true)
+            .open(&wal_path)
+            .map_err(|e| MetaError::Backend(format!("opening {}: {e}", Path::new(&wal_path).display())))?;
         Ok(Arc::new(SqliteStore {
+            wal: Mutex::new(wal),
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
@@ -176,6 +185,14 @@ impl MetaStore for SqliteStore {
             let _ = lock_sender(&self.checkpoint).send(());
         }
         Ok(Box::new(SqliteTxn { conn, open: true }))
+    }
+
+    fn sync(&self) -> Result<()> {
+        // With synchronous=NORMAL a commit is in the WAL file, not yet on disk: syncing
+        // the WAL makes it (and every earlier one) durable, as synchronous=FULL would
+        // for every commit.
+        let wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+        wal.sync_data().map_err(|e| MetaError::Backend(format!("syncing the SQLite WAL: {e}")))
     }
 
     fn kind(&self) -> &'static str {
@@ -401,7 +418,10 @@ impl MetaTxn for SqliteTxn<'_> {
     }
 
     fn set_slice_refs(&mut self, fs: FileSystemId, id: SliceId, refs: u64) -> Result<()> {
-        self.exec("UPDATE slices SET refs = ?3 WHERE fs = ?1 AND id = ?2", params![fs.0 as i64, id.0 as i64, refs as i64])?;
+        self.exec(
+            "UPDATE slices SET refs = ?3 WHERE fs = ?1 AND id = ?2",
+            params![fs.0 as i64, id.0 as i64, refs as i64],
+        )?;
         Ok(())
     }
 

@@ -35,6 +35,9 @@ pub trait MetaStore: Send + Sync {
     fn begin(&self, mode: TxnMode) -> Result<Box<dyn MetaTxn + '_>>;
     /// A short name for logs and `floe status` ("sqlite", "postgres").
     fn kind(&self) -> &'static str;
+    /// Makes every committed transaction durable against a power cut (commits are
+    /// durable against a crash of the process when they return).
+    fn sync(&self) -> Result<()>;
 }
 
 /// Row-level operations inside one transaction. Dropping a transaction without

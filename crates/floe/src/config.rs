@@ -50,8 +50,12 @@ impl DataDir {
         if !dir.is_dir() {
             bail!("the object directory {} is missing", dir.display());
         }
+        // Objects are synced before the commit that makes them visible, so that what an
+        // fsync returned for survives a power cut too (see `FileSystem::fsync`).
         Ok(Arc::new(
-            LocalFileSystem::new_with_prefix(&dir).with_context(|| format!("object directory {}", dir.display()))?,
+            LocalFileSystem::new_with_prefix(&dir)
+                .with_context(|| format!("object directory {}", dir.display()))?
+                .with_fsync(true),
         ))
     }
 

@@ -107,7 +107,10 @@ pub fn fsck(paths: &DataDir, name: &str, repair: bool) -> Result<()> {
     if lost > 0 {
         bail!("{lost} block objects or slices are missing: file data was lost");
     }
-    let inconsistent = ns.bad_entries.len() + ns.wrong_nlink.len() + ns.wrong_parent.len() + ns.unreachable.len()
+    let inconsistent = ns.bad_entries.len()
+        + ns.wrong_nlink.len()
+        + ns.wrong_parent.len()
+        + ns.unreachable.len()
         + ns.wrong_refcounts.len();
     if inconsistent > 0 && !repair {
         bail!("{inconsistent} namespace inconsistencies: run `floe fsck {name} --repair` to fix them");

@@ -65,7 +65,13 @@ fn snapshot(t: &mut dyn MetaTxn, fs: FileSystemId) -> Result<Snapshot> {
             bad_entries.push((parent, d.name));
         }
     }
-    Ok(Snapshot { inodes, children, bad_entries, refs: t.all_refs(fs)?, slices: t.slice_ref_counts(fs)?.into_iter().collect() })
+    Ok(Snapshot {
+        inodes,
+        children,
+        bad_entries,
+        refs: t.all_refs(fs)?,
+        slices: t.slice_ref_counts(fs)?.into_iter().collect(),
+    })
 }
 
 impl Snapshot {

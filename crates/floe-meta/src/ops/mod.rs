@@ -57,6 +57,11 @@ impl Meta {
         self.write(f)
     }
 
+    /// Makes every committed transaction durable against a power cut.
+    pub fn sync(&self) -> Result<()> {
+        self.store.sync()
+    }
+
     pub fn backend_kind(&self) -> &'static str {
         self.store.kind()
     }
