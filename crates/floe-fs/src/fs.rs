@@ -276,10 +276,27 @@ impl FileSystem {
         Ok(self.with_pending(self.meta.link(self.info.id, caller, ino, newparent, newname)?))
     }
 
+    /// Removes a name; the inode goes in the same transaction when that was its last
+    /// link and no one has it open.
     pub fn unlink(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<()> {
         self.writable()?;
-        let victim = self.meta.unlink(self.info.id, caller, parent, name)?;
-        self.orphaned(&victim)
+        // Only the handle table's lock is taken inside the transaction (never an
+        // inode's, which is held around commits).
+        let open = |ino: InodeId| self.handles.inode(ino).is_some();
+        let (victim, fate) = self.meta.unlink_purging(self.info.id, caller, parent, name, self.session, &open)?;
+        match fate {
+            floe_meta::Unlinked::Purged => self.wake_collector(),
+            floe_meta::Unlinked::Sustained => match self.handles.inode(victim.ino) {
+                Some(inode) => inode.lock().sustained = true,
+                // Closed in the meantime: let it go now.
+                None => {
+                    self.meta.release_sustained(self.info.id, self.session, victim.ino)?;
+                    self.wake_collector();
+                }
+            },
+            floe_meta::Unlinked::Linked => {}
+        }
+        Ok(())
     }
 
     pub fn rmdir(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<()> {

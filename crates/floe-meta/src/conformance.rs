@@ -13,7 +13,8 @@
 use crate::{
     resolve_chunk, Attr, Caller, DirEntry, FileKind, FileSystemId, FileSystemInfo, InodeId, Meta, MetaError,
     NamespaceReport, NewNode, NewSlice, Placement, RenameFlags, Result, SegmentSource, SessionId, SetAttr, SliceId,
-    SliceRef, TimeSpec, TimeUpdate, XattrFlags, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX, XATTR_VALUE_MAX,
+    SliceRef, TimeSpec, TimeUpdate, Unlinked, XattrFlags, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX,
+    XATTR_VALUE_MAX,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +60,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("check_lookup_needs_exec", check_lookup_needs_exec),
     ("check_link", check_link),
     ("check_unlink_and_purge", check_unlink_and_purge),
+    ("check_unlink_purging", check_unlink_purging),
     ("check_sustained_inode", check_sustained_inode),
     ("check_close_session_purges", check_close_session_purges),
     ("check_expire_sessions", check_expire_sessions),
@@ -873,6 +875,56 @@ pub fn check_link(meta: &Meta) {
 }
 
 /// unlink drops one name; the inode stays (nlink 0) until purge_if_unlinked removes it.
+pub fn check_unlink_purging(meta: &Meta) {
+    let t = TestFs::new(meta, "unlinkp");
+    let me = ok(meta.open_session(t.id, "me"), "open_session");
+    let other = ok(meta.open_session(t.id, "other"), "open_session");
+    let closed = |_: InodeId| false;
+    let inodes = t.statfs().used_inodes;
+
+    // The last link of a closed file: gone in the same transaction, its slices garbage.
+    let f = t.file(&root(), ROOT, "f");
+    let slice = ok(meta.next_slice_ids(t.id, 1), "next_slice_ids");
+    let r = SliceRef { id: slice, size: 3, off: 0, len: 3, pos: 0, inline: None };
+    let placed = [Placement { chunk: 0, r }];
+    ok(meta.commit_write(t.id, f.ino, &[NewSlice { id: slice, size: 3, inline: Some(b"abc") }], &placed, 3), "write");
+    let (a, fate) = ok(meta.unlink_purging(t.id, &root(), ROOT, b"f", me, &closed), "unlink f");
+    assert_eq!((a.ino, a.nlink, fate), (f.ino, 0, Unlinked::Purged));
+    assert_eq!(meta.getattr(t.id, f.ino), Err(MetaError::NotFound));
+    assert_eq!(t.statfs().used_inodes, inodes);
+    assert!(ok(meta.garbage_slices(t.id, 10), "garbage").iter().any(|s| s.id == slice), "the slice is garbage");
+
+    // A file with another link stays.
+    let g = t.file(&root(), ROOT, "g");
+    ok(t.link(&root(), g.ino, ROOT, "g2"), "link");
+    let (_, fate) = ok(meta.unlink_purging(t.id, &root(), ROOT, b"g", me, &closed), "unlink g");
+    assert_eq!(fate, Unlinked::Linked);
+    assert_eq!(t.attr(g.ino).nlink, 1);
+
+    // Open here: this session keeps it until it lets go.
+    let open_g = |ino: InodeId| ino == g.ino;
+    let (a, fate) = ok(meta.unlink_purging(t.id, &root(), ROOT, b"g2", me, &open_g), "unlink g2");
+    assert_eq!((a.nlink, fate), (0, Unlinked::Sustained));
+    assert_eq!(t.attr(g.ino).nlink, 0, "an open unlinked inode lives");
+    ok(meta.release_sustained(t.id, me, g.ino), "release");
+    assert_eq!(meta.getattr(t.id, g.ino), Err(MetaError::NotFound), "gone once let go");
+
+    // Kept alive by another session: not purged.
+    let h = t.file(&root(), ROOT, "h");
+    ok(meta.sustain(t.id, other, h.ino), "sustain by the other session");
+    let (_, fate) = ok(meta.unlink_purging(t.id, &root(), ROOT, b"h", me, &closed), "unlink h");
+    assert_eq!(fate, Unlinked::Linked, "another session keeps it");
+    assert_eq!(t.attr(h.ino).nlink, 0);
+    ok(meta.release_sustained(t.id, other, h.ino), "release");
+    assert_eq!(meta.getattr(t.id, h.ino), Err(MetaError::NotFound));
+
+    // Errors are those of unlink.
+    assert_err!(meta.unlink_purging(t.id, &root(), ROOT, b"missing", me, &closed), MetaError::NotFound);
+    let d = t.dir(&root(), ROOT, "d");
+    assert_err!(meta.unlink_purging(t.id, &root(), ROOT, b"d", me, &closed), MetaError::IsDir);
+    assert_eq!(t.attr(d.ino).nlink, 2);
+}
+
 pub fn check_unlink_and_purge(meta: &Meta) {
     let t = TestFs::new(meta, "unlink");
     let f = t.file(&root(), ROOT, "f");

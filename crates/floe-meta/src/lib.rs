@@ -26,7 +26,7 @@ pub use ids::{FileSystemId, InodeId, SessionId, SliceId};
 pub use ops::access::{Access, Caller};
 pub use ops::{
     drop_privileges, DirEntry, FileSystemInfo, Meta, NamespaceReport, NewNode, NewSlice, Placement, RenameFlags,
-    SliceInfo, StatFs, XattrFlags, LOST_FOUND, MAX_FILE_SIZE,
+    SliceInfo, StatFs, Unlinked, XattrFlags, LOST_FOUND, MAX_FILE_SIZE,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};

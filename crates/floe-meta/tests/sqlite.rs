@@ -52,6 +52,7 @@ conformance_tests!(
     check_lookup_needs_exec,
     check_link,
     check_unlink_and_purge,
+    check_unlink_purging,
     check_sustained_inode,
     check_close_session_purges,
     check_expire_sessions,

@@ -12,7 +12,7 @@ use crate::{FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, TimeSp
 pub use attr::{drop_privileges, MAX_FILE_SIZE};
 pub use data::{NewSlice, Placement, SliceInfo};
 pub use fsck::{NamespaceReport, LOST_FOUND};
-pub use namespace::{DirEntry, NewNode, RenameFlags};
+pub use namespace::{DirEntry, NewNode, RenameFlags, Unlinked};
 use std::sync::Arc;
 pub use xattr::XattrFlags;
 

@@ -3,7 +3,7 @@
 use super::access::{Access, Caller, S_ISGID, S_IXGRP};
 use super::Meta;
 use crate::store::{Counter, MetaTxn};
-use crate::{Attr, FileKind, FileSystemId, InodeId, MetaError, Result, TimeSpec, NAME_MAX, SYMLINK_MAX};
+use crate::{Attr, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, TimeSpec, NAME_MAX, SYMLINK_MAX};
 
 /// Most hard links one inode may have.
 const LINK_MAX: u32 = 65_000;
@@ -231,21 +231,38 @@ impl Meta {
         if name.len() > NAME_MAX {
             return Err(MetaError::NameTooLong);
         }
+        self.write(|t| unlink_in(t, fs, caller, parent, name))
+    }
+
+    /// [`Meta::unlink`] and what follows for the inode, in the same transaction: when it
+    /// loses its last link it is purged, unless `open(ino)` says the client has it open
+    /// (then `session` keeps it alive) or another session keeps it alive.
+    pub fn unlink_purging(
+        &self,
+        fs: FileSystemId,
+        caller: &Caller,
+        parent: InodeId,
+        name: &[u8],
+        session: SessionId,
+        open: &dyn Fn(InodeId) -> bool,
+    ) -> Result<(Attr, Unlinked)> {
+        if name.len() > NAME_MAX {
+            return Err(MetaError::NameTooLong);
+        }
         self.write(|t| {
-            let mut dir = directory(t, fs, parent, caller, Access::WRITE_EXEC)?;
-            let entry = t.get_dentry(fs, parent, name)?.ok_or(MetaError::NotFound)?;
-            let mut victim = inode(t, fs, entry.ino)?;
-            if victim.kind == FileKind::Directory {
-                return Err(MetaError::IsDir);
+            let victim = unlink_in(t, fs, caller, parent, name)?;
+            if victim.nlink > 0 {
+                return Ok((victim, Unlinked::Linked));
             }
-            caller.check_sticky(&dir, &victim)?;
-            let now = TimeSpec::now();
-            t.delete_dentry(fs, parent, name)?;
-            victim.nlink = victim.nlink.saturating_sub(1);
-            victim.ctime = now;
-            t.put_inode(fs, &victim)?;
-            touch_dir(t, fs, &mut dir, 0, now)?;
-            Ok(victim)
+            if open(victim.ino) {
+                t.sustain(session, fs, victim.ino)?;
+                return Ok((victim, Unlinked::Sustained));
+            }
+            if t.is_sustained(fs, victim.ino)? {
+                return Ok((victim, Unlinked::Linked));
+            }
+            purge(t, fs, &victim)?;
+            Ok((victim, Unlinked::Purged))
         })
     }
 
@@ -341,16 +358,49 @@ impl Meta {
             if a.nlink > 0 || t.is_sustained(fs, ino)? {
                 return Ok(false);
             }
-            t.delete_chunks_from(fs, ino, 0)?;
-            t.delete_inode_extras(fs, ino)?;
-            t.delete_inode(fs, ino)?;
-            // Only regular files count their size as used space (a symlink's size is
-            // its target's length, never counted).
-            let bytes = if a.kind == FileKind::File { a.size as i64 } else { 0 };
-            t.add_usage(fs, -bytes, -1)?;
+            purge(t, fs, &a)?;
             Ok(true)
         })
     }
+}
+
+/// What became of an inode that [`Meta::unlink_purging`] took a name from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    /// It still has links, or another session keeps it alive.
+    Linked,
+    /// It lost its last link while open here: the session keeps it until closed.
+    Sustained,
+    /// It is gone; its slices are garbage.
+    Purged,
+}
+
+fn unlink_in(t: &mut dyn MetaTxn, fs: FileSystemId, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<Attr> {
+    let mut dir = directory(t, fs, parent, caller, Access::WRITE_EXEC)?;
+    let entry = t.get_dentry(fs, parent, name)?.ok_or(MetaError::NotFound)?;
+    let mut victim = inode(t, fs, entry.ino)?;
+    if victim.kind == FileKind::Directory {
+        return Err(MetaError::IsDir);
+    }
+    caller.check_sticky(&dir, &victim)?;
+    let now = TimeSpec::now();
+    t.delete_dentry(fs, parent, name)?;
+    victim.nlink = victim.nlink.saturating_sub(1);
+    victim.ctime = now;
+    t.put_inode(fs, &victim)?;
+    touch_dir(t, fs, &mut dir, 0, now)?;
+    Ok(victim)
+}
+
+/// Deletes an inode that has no links and that no session keeps alive.
+fn purge(t: &mut dyn MetaTxn, fs: FileSystemId, a: &Attr) -> Result<()> {
+    t.delete_chunks_from(fs, a.ino, 0)?;
+    t.delete_inode_extras(fs, a.ino)?;
+    t.delete_inode(fs, a.ino)?;
+    // Only regular files count their size as used space (a symlink's size is its
+    // target's length, never counted).
+    let bytes = if a.kind == FileKind::File { a.size as i64 } else { 0 };
+    t.add_usage(fs, -bytes, -1)
 }
 
 fn remove_directory(
