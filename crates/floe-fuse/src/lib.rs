@@ -33,11 +33,21 @@ pub struct MountOptions {
     /// `user_allow_other` in /etc/fuse.conf).
     pub allow_other: bool,
     pub read_only: bool,
+    /// Let the kernel check permissions with the caller's credentials before floe
+    /// does. Off for access point mounts, whose operations run as another identity
+    /// the kernel does not know: floe's own checks are the only ones there.
+    pub default_permissions: bool,
 }
 
 impl Default for MountOptions {
     fn default() -> MountOptions {
-        MountOptions { ttl: Duration::from_secs(1), threads: 4, allow_other: false, read_only: false }
+        MountOptions {
+            ttl: Duration::from_secs(1),
+            threads: 4,
+            allow_other: false,
+            read_only: false,
+            default_permissions: true,
+        }
     }
 }
 
@@ -59,13 +69,17 @@ fn config(name: &str, options: &MountOptions) -> fuser::Config {
         // floe does not update atime on reads (a read would cost a metadata commit on a
         // shared file system); the mount says so, as `noatime` does on a local disk.
         MountOption::NoAtime,
-        // The kernel checks permissions against cached attributes with the caller's
-        // full credentials, on every path walk, as on a local file system (without it,
-        // a cached name skips the search-permission check). floe checks again inside
-        // each metadata transaction, which is what holds across clients.
-        MountOption::DefaultPermissions,
         if options.read_only { MountOption::RO } else { MountOption::RW },
     ];
+    // With default_permissions the kernel checks permissions against cached
+    // attributes with the caller's full credentials, on every path walk, as on a local
+    // file system (without it, a cached name skips the search-permission check). floe
+    // checks again inside each metadata transaction, which is what holds across
+    // clients. Through an access point every caller has the same identity, so a name
+    // one caller cached is one any other caller could look up too.
+    if options.default_permissions {
+        c.mount_options.push(MountOption::DefaultPermissions);
+    }
     c.acl = if options.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
     c.n_threads = Some(options.threads.max(1));
     c.clone_fd = true;
@@ -98,9 +112,36 @@ fn time_update(t: Option<TimeOrNow>) -> Option<TimeUpdate> {
 }
 
 impl FloeFuse {
+    /// The floe inode behind a kernel node id. The kernel knows the mount's root as
+    /// node 1, which is this client's root (an access point's directory); floe's
+    /// inode 1 takes that directory's number instead, so the mapping is a swap.
+    fn ino(&self, n: INodeNo) -> InodeId {
+        let root = self.fs.root();
+        match InodeId(n.0) {
+            InodeId::ROOT => root,
+            i if i == root => InodeId::ROOT,
+            i => i,
+        }
+    }
+
+    fn kernel_ino(&self, i: InodeId) -> INodeNo {
+        INodeNo(self.ino(INodeNo(i.0)).0)
+    }
+
+    fn attr(&self, a: &floe_fs::Attr) -> fuser::FileAttr {
+        let mut out = attr::to_fuse(a);
+        out.ino = self.kernel_ino(a.ino);
+        out
+    }
+
+    /// The identity a request runs as (see [`FileSystem::identity`]).
+    fn caller(&self, req: &Request) -> floe_fs::Caller {
+        self.fs.identity(self.callers.of(req))
+    }
+
     fn entry(&self, reply: ReplyEntry, result: floe_fs::Result<floe_fs::Attr>) {
         match result {
-            Ok(a) => reply.entry(&self.ttl, &attr::to_fuse(&a), Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &self.attr(&a), Generation(0)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -152,13 +193,13 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        self.entry(reply, self.fs.lookup(&caller, InodeId(parent.0), name.as_bytes()))
+        let caller = self.caller(req);
+        self.entry(reply, self.fs.lookup(&caller, self.ino(parent), name.as_bytes()))
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(InodeId(ino.0)) {
-            Ok(a) => reply.attr(&self.ttl, &attr::to_fuse(&a)),
+        match self.fs.getattr(self.ino(ino)) {
+            Ok(a) => reply.attr(&self.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -181,7 +222,7 @@ impl fuser::Filesystem for FloeFuse {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let caller = self.callers.of(req);
+        let caller = self.caller(req);
         let set = SetAttr {
             mode,
             uid,
@@ -191,44 +232,44 @@ impl fuser::Filesystem for FloeFuse {
             mtime: time_update(mtime),
             via_handle: fh.is_some(),
         };
-        match self.fs.setattr(&caller, InodeId(ino.0), &set) {
-            Ok(a) => reply.attr(&self.ttl, &attr::to_fuse(&a)),
+        match self.fs.setattr(&caller, self.ino(ino), &set) {
+            Ok(a) => reply.attr(&self.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs.readlink(InodeId(ino.0)) {
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.fs.readlink(&self.caller(req), self.ino(ino)) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(errno(e)),
         }
     }
 
     fn mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, rdev: u32, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        self.entry(reply, self.fs.mknod(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, rdev))
+        let caller = self.caller(req);
+        self.entry(reply, self.fs.mknod(&caller, self.ino(parent), name.as_bytes(), mode, umask, rdev))
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        self.entry(reply, self.fs.mkdir(&caller, InodeId(parent.0), name.as_bytes(), mode, umask))
+        let caller = self.caller(req);
+        self.entry(reply, self.fs.mkdir(&caller, self.ino(parent), name.as_bytes(), mode, umask))
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        empty(reply, self.fs.unlink(&caller, InodeId(parent.0), name.as_bytes()))
+        let caller = self.caller(req);
+        empty(reply, self.fs.unlink(&caller, self.ino(parent), name.as_bytes()))
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        empty(reply, self.fs.rmdir(&caller, InodeId(parent.0), name.as_bytes()))
+        let caller = self.caller(req);
+        empty(reply, self.fs.rmdir(&caller, self.ino(parent), name.as_bytes()))
     }
 
     fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
+        let caller = self.caller(req);
         self.entry(
             reply,
-            self.fs.symlink(&caller, InodeId(parent.0), link_name.as_bytes(), target.as_os_str().as_bytes()),
+            self.fs.symlink(&caller, self.ino(parent), link_name.as_bytes(), target.as_os_str().as_bytes()),
         )
     }
 
@@ -245,30 +286,24 @@ impl fuser::Filesystem for FloeFuse {
         if flags.contains(fuser::RenameFlags::RENAME_WHITEOUT) {
             return reply.error(Errno::from_i32(libc::EINVAL));
         }
-        let caller = self.callers.of(req);
+        let caller = self.caller(req);
         let flags = RenameFlags {
             no_replace: flags.contains(fuser::RenameFlags::RENAME_NOREPLACE),
             exchange: flags.contains(fuser::RenameFlags::RENAME_EXCHANGE),
         };
-        let result = self.fs.rename(
-            &caller,
-            InodeId(parent.0),
-            name.as_bytes(),
-            InodeId(newparent.0),
-            newname.as_bytes(),
-            flags,
-        );
+        let result =
+            self.fs.rename(&caller, self.ino(parent), name.as_bytes(), self.ino(newparent), newname.as_bytes(), flags);
         empty(reply, result)
     }
 
     fn link(&self, req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        self.entry(reply, self.fs.link(&caller, InodeId(ino.0), InodeId(newparent.0), newname.as_bytes()))
+        let caller = self.caller(req);
+        self.entry(reply, self.fs.link(&caller, self.ino(ino), self.ino(newparent), newname.as_bytes()))
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let caller = self.callers.of(req);
-        match self.fs.open(&caller, InodeId(ino.0), flags.0) {
+        let caller = self.caller(req);
+        match self.fs.open(&caller, self.ino(ino), flags.0) {
             // Kept page cache is dropped by the kernel when it sees mtime or size change
             // (FUSE_AUTO_INVAL_DATA), which gives close-to-open within the attribute TTL.
             Ok((fh, _)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
@@ -306,7 +341,7 @@ impl fuser::Filesystem for FloeFuse {
         reply: ReplyWrite,
     ) {
         if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID) {
-            if let Err(e) = self.fs.drop_privileges_for_write(&self.callers.of(req), fh.0) {
+            if let Err(e) = self.fs.drop_privileges_for_write(&self.caller(req), fh.0) {
                 return reply.error(errno(e));
             }
         }
@@ -338,8 +373,8 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let caller = self.callers.of(req);
-        match self.fs.opendir(&caller, InodeId(ino.0)) {
+        let caller = self.caller(req);
+        match self.fs.opendir(&caller, self.ino(ino)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(errno(e)),
         }
@@ -350,7 +385,7 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let dir = InodeId(ino.0);
+        let dir = self.ino(ino);
         if offset < 1 && reply.add(ino, 1, fuser::FileType::Directory, ".") {
             return reply.ok();
         }
@@ -359,14 +394,14 @@ impl fuser::Filesystem for FloeFuse {
                 Ok(p) => p.ino,
                 Err(e) => return reply.error(errno(e)),
             };
-            if reply.add(INodeNo(parent.0), 2, fuser::FileType::Directory, "..") {
+            if reply.add(self.kernel_ino(parent), 2, fuser::FileType::Directory, "..") {
                 return reply.ok();
             }
         }
         match self.fs.readdir(dir, offset.saturating_sub(2), 512, false) {
             Ok(entries) => {
                 for e in entries {
-                    if reply.add(INodeNo(e.ino.0), e.cookie + 2, attr::kind(e.kind), OsStr::from_bytes(&e.name)) {
+                    if reply.add(self.kernel_ino(e.ino), e.cookie + 2, attr::kind(e.kind), OsStr::from_bytes(&e.name)) {
                         break;
                     }
                 }
@@ -377,16 +412,16 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
-        let dir = InodeId(ino.0);
+        let dir = self.ino(ino);
         if offset < 2 {
             let (me, parent) = match self.fs.getattr(dir).and_then(|d| Ok((self.fs.parent_of(dir)?, d))) {
                 Ok((p, d)) => (d, p),
                 Err(e) => return reply.error(errno(e)),
             };
-            if offset < 1 && reply.add(ino, 1, ".", &self.ttl, &attr::to_fuse(&me), Generation(0)) {
+            if offset < 1 && reply.add(ino, 1, ".", &self.ttl, &self.attr(&me), Generation(0)) {
                 return reply.ok();
             }
-            if reply.add(INodeNo(parent.ino.0), 2, "..", &self.ttl, &attr::to_fuse(&parent), Generation(0)) {
+            if reply.add(self.kernel_ino(parent.ino), 2, "..", &self.ttl, &self.attr(&parent), Generation(0)) {
                 return reply.ok();
             }
         }
@@ -395,7 +430,7 @@ impl fuser::Filesystem for FloeFuse {
                 for e in entries {
                     let Some(a) = &e.attr else { continue };
                     let name = OsStr::from_bytes(&e.name);
-                    if reply.add(INodeNo(e.ino.0), e.cookie + 2, name, &self.ttl, &attr::to_fuse(a), Generation(0)) {
+                    if reply.add(self.kernel_ino(e.ino), e.cookie + 2, name, &self.ttl, &self.attr(a), Generation(0)) {
                         break;
                     }
                 }
@@ -431,22 +466,22 @@ impl fuser::Filesystem for FloeFuse {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let caller = self.callers.of(req);
+        let caller = self.caller(req);
         let flags = XattrFlags { create: flags & libc::XATTR_CREATE != 0, replace: flags & libc::XATTR_REPLACE != 0 };
-        empty(reply, self.fs.set_xattr(&caller, InodeId(ino.0), name.as_bytes(), value, flags))
+        empty(reply, self.fs.set_xattr(&caller, self.ino(ino), name.as_bytes(), value, flags))
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let caller = self.callers.of(req);
-        match self.fs.get_xattr(&caller, InodeId(ino.0), name.as_bytes()) {
+        let caller = self.caller(req);
+        match self.fs.get_xattr(&caller, self.ino(ino), name.as_bytes()) {
             Ok(v) => xattr_reply(reply, v, size),
             Err(e) => reply.error(errno(e)),
         }
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let caller = self.callers.of(req);
-        match self.fs.list_xattrs(&caller, InodeId(ino.0)) {
+        let caller = self.caller(req);
+        match self.fs.list_xattrs(&caller, self.ino(ino)) {
             Ok(names) => {
                 let mut buf = Vec::new();
                 for n in names {
@@ -460,13 +495,13 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        empty(reply, self.fs.remove_xattr(&caller, InodeId(ino.0), name.as_bytes()))
+        let caller = self.caller(req);
+        empty(reply, self.fs.remove_xattr(&caller, self.ino(ino), name.as_bytes()))
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        empty(reply, self.fs.access(&caller, InodeId(ino.0), mask.bits() as u32))
+        let caller = self.caller(req);
+        empty(reply, self.fs.access(&caller, self.ino(ino), mask.bits() as u32))
     }
 
     fn create(
@@ -479,15 +514,11 @@ impl fuser::Filesystem for FloeFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let caller = self.callers.of(req);
-        match self.fs.create(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, flags) {
-            Ok((fh, a)) => reply.created(
-                &self.ttl,
-                &attr::to_fuse(&a),
-                Generation(0),
-                FileHandle(fh),
-                FopenFlags::FOPEN_KEEP_CACHE,
-            ),
+        let caller = self.caller(req);
+        match self.fs.create(&caller, self.ino(parent), name.as_bytes(), mode, umask, flags) {
+            Ok((fh, a)) => {
+                reply.created(&self.ttl, &self.attr(&a), Generation(0), FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -502,6 +533,6 @@ impl fuser::Filesystem for FloeFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.fs.fallocate(&self.callers.of(req), fh.0, offset, length, mode))
+        empty(reply, self.fs.fallocate(&self.caller(req), fh.0, offset, length, mode))
     }
 }
