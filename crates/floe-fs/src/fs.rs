@@ -40,7 +40,7 @@ impl FileSystem {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         let session = meta.open_session(info.id, &format!("{} pid {}", host.trim(), std::process::id()))?;
         meta.purge_unlinked(info.id)?;
-        let (view, _) = crate::view::View::open(&meta, &info, &config)?;
+        let view = crate::view::View::open(&meta, &info, &config)?;
         let fs = Arc::new(FileSystem {
             meta,
             info,

@@ -69,31 +69,26 @@ impl PolicyCache {
 
 impl View {
     /// The view of a client: resolves (creating on first use) the access point's root.
-    pub(crate) fn open(
-        meta: &Meta,
-        fs: &floe_meta::FileSystemInfo,
-        config: &crate::FsConfig,
-    ) -> Result<(View, Option<Attr>)> {
+    pub(crate) fn open(meta: &Meta, fs: &floe_meta::FileSystemInfo, config: &crate::FsConfig) -> Result<View> {
         let policy = PolicyCache::new(meta.policy(fs.id)?);
         let (access_point, root) = match &config.access_point {
-            None => (None, None),
+            None => (None, InodeId::ROOT),
             Some(id) => {
                 let ap = meta.access_point(id)?;
                 if ap.fs != fs.id {
                     return Err(FsError::Invalid("the access point belongs to another file system"));
                 }
-                let root = meta.access_point_root(fs.id, &ap)?;
-                (Some(ap), Some(root))
+                let root = meta.access_point_root(fs.id, &ap)?.ino;
+                (Some(ap), root)
             }
         };
-        let view = View {
-            root: root.as_ref().map_or(InodeId::ROOT, |r| r.ino),
+        Ok(View {
+            root,
             access_point,
             visible_root: config.visible_root.clone().unwrap_or_else(|| PathBuf::from("/")),
             no_root_access: config.no_root_access,
             policy,
-        };
-        Ok((view, root))
+        })
     }
 }
 
