@@ -32,7 +32,7 @@ impl FsError {
     pub fn errno(&self) -> i32 {
         match self {
             FsError::Meta(e) => match e {
-                MetaError::NotFound | MetaError::NoFileSystem(_) => libc::ENOENT,
+                MetaError::NotFound | MetaError::NoFileSystem(_) | MetaError::NoAccessPoint(_) => libc::ENOENT,
                 MetaError::Exists | MetaError::FileSystemExists(_) => libc::EEXIST,
                 MetaError::NotDir => libc::ENOTDIR,
                 MetaError::IsDir => libc::EISDIR,
@@ -46,6 +46,7 @@ impl FsError {
                 MetaError::NotSupported => libc::EOPNOTSUPP,
                 MetaError::TooBig => libc::E2BIG,
                 MetaError::FileTooLarge => libc::EFBIG,
+                MetaError::TooManySymlinks => libc::ELOOP,
                 MetaError::Conflict => libc::EAGAIN,
                 MetaError::NoSpace => libc::ENOSPC,
                 MetaError::SchemaTooNew { .. } | MetaError::Backend(_) => libc::EIO,

@@ -42,6 +42,7 @@ pub struct FileSystem {
     pub(crate) signals: Arc<(Mutex<crate::gc::Signals>, Condvar)>,
     closed: AtomicBool,
     revalidate_hook: Mutex<Option<RevalidateHook>>,
+    pub(crate) view: crate::view::View,
 }
 
 /// Called when a file's cached data and attributes must be dropped everywhere this
@@ -58,6 +59,7 @@ impl FileSystem {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         let session = meta.open_session(info.id, &format!("{} pid {}", host.trim(), std::process::id()))?;
         meta.purge_unlinked(info.id)?;
+        let view = crate::view::View::open(&meta, &info, &config)?;
         let fs = Arc::new(FileSystem {
             meta,
             info,
@@ -71,6 +73,7 @@ impl FileSystem {
             signals: Arc::new((Mutex::new(crate::gc::Signals::default()), Condvar::new())),
             closed: AtomicBool::new(false),
             revalidate_hook: Mutex::new(None),
+            view,
         });
         let worker = crate::gc::spawn_background(Arc::clone(&fs));
         *fs.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker);
@@ -144,14 +147,6 @@ impl FileSystem {
         self.handles.inode(ino)
     }
 
-    fn writable(&self) -> Result<()> {
-        if self.config.read_only {
-            Err(FsError::ReadOnly)
-        } else {
-            Ok(())
-        }
-    }
-
     /// Attributes with this client's pending writes counted in the size.
     fn with_pending(&self, mut attr: Attr) -> Attr {
         if attr.kind == FileKind::File {
@@ -212,7 +207,9 @@ impl FileSystem {
     // --- Names ----------------------------------------------------------------
 
     pub fn lookup(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<Attr> {
-        Ok(self.with_pending(self.meta.lookup(self.info.id, caller, parent, name)?))
+        let found = self.meta.lookup(self.info.id, caller, parent, name)?;
+        let found = if name == b".." { self.check_dotdot(parent, found)? } else { found };
+        Ok(self.with_pending(found))
     }
 
     pub fn getattr(&self, ino: InodeId) -> Result<Attr> {
@@ -265,10 +262,6 @@ impl FileSystem {
         self.writable()?;
         let node = NewNode { kind: FileKind::Symlink, perm: 0o777, umask: 0, rdev: 0, target: Some(target) };
         Ok(self.meta.mknod(self.info.id, caller, parent, name, &node)?)
-    }
-
-    pub fn readlink(&self, ino: InodeId) -> Result<Vec<u8>> {
-        Ok(self.meta.readlink(self.info.id, ino)?)
     }
 
     pub fn link(&self, caller: &Caller, ino: InodeId, newparent: InodeId, newname: &[u8]) -> Result<Attr> {
@@ -342,9 +335,12 @@ impl FileSystem {
         Ok(entries)
     }
 
-    /// The parent of a directory, for "..".
+    /// The parent of a directory, for "..": never above this client's root.
     pub fn parent_of(&self, dir: InodeId) -> Result<Attr> {
         let d = self.meta.getattr(self.info.id, dir)?;
+        if dir == self.root() {
+            return Ok(self.with_pending(d));
+        }
         self.getattr(d.parent)
     }
 

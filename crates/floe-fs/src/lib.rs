@@ -4,7 +4,9 @@
 //! A [`FileSystem`] is one client's view of one floe file system: it buffers writes
 //! per inode and commits them as slices (inline in the metadata when small, block
 //! objects otherwise), reads through a memory and a disk cache, tracks open handles,
-//! and runs the background work (session heartbeats, garbage collection, compaction).
+//! runs the background work (session heartbeats, garbage collection, compaction), and
+//! applies the access point and policy it serves (identity, root, read-only, root
+//! squashing).
 //!
 //! Not here: FUSE (`floe-fuse` adapts it), HTTP, sandboxes. Errors are [`FsError`],
 //! mapped to errno in one place ([`FsError::errno`]).
@@ -17,13 +19,16 @@ mod fs;
 mod gc;
 mod handles;
 mod read;
+mod view;
 mod write;
 
 pub use blocks::BlockStore;
 pub use config::FsConfig;
 pub use error::{FsError, Result};
 pub use floe_meta::{
-    Attr, Caller, DirEntry, FileKind, InodeId, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags,
+    AccessPoint, AccessPointId, Attr, Caller, DirEntry, FileKind, FsPolicy, InodeId, RenameFlags, SetAttr, TimeSpec,
+    TimeUpdate, XattrFlags,
 };
 pub use fs::{FileSystem, OpenFlags, Opened};
 pub use gc::{FsckReport, GcReport};
+pub use view::POLICY_TTL;

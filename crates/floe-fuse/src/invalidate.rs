@@ -153,16 +153,16 @@ impl Mounts {
     }
 }
 
-/// The kernel's number for a floe inode in a mount whose root is `root`: the root is
-/// always 1 to the kernel; floe's own root is not visible below another root.
+/// The kernel's number for a floe inode in a mount whose root is `root`: the mount's
+/// root is node 1, and floe's inode 1 takes the root's number (the swap `FloeFuse` makes).
 fn kernel_ino(root: InodeId, ino: InodeId) -> Option<INodeNo> {
-    if ino == root {
-        Some(INodeNo(1))
+    Some(INodeNo(if ino == root {
+        InodeId::ROOT.0
     } else if ino == InodeId::ROOT {
-        None
+        root.0
     } else {
-        Some(INodeNo(ino.0))
-    }
+        ino.0
+    }))
 }
 
 fn deliver(notifier: &Notifier, root: InodeId, stale: &Stale) {

@@ -36,11 +36,21 @@ pub struct MountOptions {
     /// `user_allow_other` in /etc/fuse.conf).
     pub allow_other: bool,
     pub read_only: bool,
+    /// Let the kernel check permissions with the caller's credentials before floe
+    /// does. Off for access point mounts, whose operations run as another identity
+    /// the kernel does not know: floe's own checks are the only ones there.
+    pub default_permissions: bool,
 }
 
 impl Default for MountOptions {
     fn default() -> MountOptions {
-        MountOptions { ttl: Duration::from_secs(1), threads: 4, allow_other: false, read_only: false }
+        MountOptions {
+            ttl: Duration::from_secs(1),
+            threads: 4,
+            allow_other: false,
+            read_only: false,
+            default_permissions: true,
+        }
     }
 }
 
@@ -65,13 +75,17 @@ fn config(name: &str, options: &MountOptions) -> fuser::Config {
         // floe does not update atime on reads (a read would cost a metadata commit on a
         // shared file system); the mount says so, as `noatime` does on a local disk.
         MountOption::NoAtime,
-        // The kernel checks permissions against cached attributes with the caller's
-        // full credentials, on every path walk, as on a local file system (without it,
-        // a cached name skips the search-permission check). floe checks again inside
-        // each metadata transaction, which is what holds across clients.
-        MountOption::DefaultPermissions,
         if options.read_only { MountOption::RO } else { MountOption::RW },
     ];
+    // With default_permissions the kernel checks permissions against cached
+    // attributes with the caller's full credentials, on every path walk, as on a local
+    // file system (without it, a cached name skips the search-permission check). floe
+    // checks again inside each metadata transaction, which is what holds across
+    // clients. Through an access point every caller has the same identity, so a name
+    // one caller cached is one any other caller could look up too.
+    if options.default_permissions {
+        c.mount_options.push(MountOption::DefaultPermissions);
+    }
     c.acl = if options.allow_other { fuser::SessionACL::All } else { fuser::SessionACL::Owner };
     c.n_threads = Some(options.threads.max(1));
     c.clone_fd = true;
@@ -115,7 +129,7 @@ impl Client {
             mounts: Arc::clone(&self.mounts),
         };
         let session = fuser::spawn_mount(fuse, dir, &cfg)?;
-        self.mounts.attach(id, InodeId::ROOT, session.notifier());
+        self.mounts.attach(id, self.fs.root(), session.notifier());
         Ok(session)
     }
 }
@@ -144,9 +158,36 @@ fn time_update(t: Option<TimeOrNow>) -> Option<TimeUpdate> {
 }
 
 impl FloeFuse {
+    /// The floe inode behind a kernel node id. The kernel knows the mount's root as
+    /// node 1, which is this client's root (an access point's directory); floe's
+    /// inode 1 takes that directory's number instead, so the mapping is a swap.
+    fn ino(&self, n: INodeNo) -> InodeId {
+        let root = self.fs.root();
+        match InodeId(n.0) {
+            InodeId::ROOT => root,
+            i if i == root => InodeId::ROOT,
+            i => i,
+        }
+    }
+
+    fn kernel_ino(&self, i: InodeId) -> INodeNo {
+        INodeNo(self.ino(INodeNo(i.0)).0)
+    }
+
+    fn attr(&self, a: &floe_fs::Attr) -> fuser::FileAttr {
+        let mut out = attr::to_fuse(a);
+        out.ino = self.kernel_ino(a.ino);
+        out
+    }
+
+    /// The identity a request runs as (see [`FileSystem::identity`]).
+    fn caller(&self, req: &Request) -> floe_fs::Caller {
+        self.fs.identity(self.callers.of(req))
+    }
+
     fn entry(&self, reply: ReplyEntry, result: floe_fs::Result<floe_fs::Attr>) {
         match result {
-            Ok(a) => reply.entry(&self.ttl, &attr::to_fuse(&a), Generation(0)),
+            Ok(a) => reply.entry(&self.ttl, &self.attr(&a), Generation(0)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -209,13 +250,13 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        self.entry(reply, self.fs.lookup(&caller, InodeId(parent.0), name.as_bytes()))
+        let caller = self.caller(req);
+        self.entry(reply, self.fs.lookup(&caller, self.ino(parent), name.as_bytes()))
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(InodeId(ino.0)) {
-            Ok(a) => reply.attr(&self.ttl, &attr::to_fuse(&a)),
+        match self.fs.getattr(self.ino(ino)) {
+            Ok(a) => reply.attr(&self.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -238,7 +279,7 @@ impl fuser::Filesystem for FloeFuse {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let caller = self.callers.of(req);
+        let caller = self.caller(req);
         let set = SetAttr {
             mode,
             uid,
@@ -248,54 +289,54 @@ impl fuser::Filesystem for FloeFuse {
             mtime: time_update(mtime),
             via_handle: fh.is_some(),
         };
-        let result = self.fs.setattr(&caller, InodeId(ino.0), &set);
-        let ino = InodeId(ino.0);
+        let result = self.fs.setattr(&caller, self.ino(ino), &set);
+        let ino = self.ino(ino);
         self.changed(&result, || vec![if size.is_some() { Stale::data(ino) } else { Stale::attrs(ino) }]);
         match result {
-            Ok(a) => reply.attr(&self.ttl, &attr::to_fuse(&a)),
+            Ok(a) => reply.attr(&self.ttl, &self.attr(&a)),
             Err(e) => reply.error(errno(e)),
         }
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs.readlink(InodeId(ino.0)) {
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.fs.readlink(&self.caller(req), self.ino(ino)) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(errno(e)),
         }
     }
 
     fn mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, rdev: u32, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        let result = self.fs.mknod(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, rdev);
-        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        let caller = self.caller(req);
+        let result = self.fs.mknod(&caller, self.ino(parent), name.as_bytes(), mode, umask, rdev);
+        self.changed(&result, || vec![Stale::entry(self.ino(parent), name)]);
         self.entry(reply, result)
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        let result = self.fs.mkdir(&caller, InodeId(parent.0), name.as_bytes(), mode, umask);
-        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        let caller = self.caller(req);
+        let result = self.fs.mkdir(&caller, self.ino(parent), name.as_bytes(), mode, umask);
+        self.changed(&result, || vec![Stale::entry(self.ino(parent), name)]);
         self.entry(reply, result)
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        let result = self.fs.unlink(&caller, InodeId(parent.0), name.as_bytes());
-        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        let caller = self.caller(req);
+        let result = self.fs.unlink(&caller, self.ino(parent), name.as_bytes());
+        self.changed(&result, || vec![Stale::entry(self.ino(parent), name)]);
         empty(reply, result)
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        let result = self.fs.rmdir(&caller, InodeId(parent.0), name.as_bytes());
-        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        let caller = self.caller(req);
+        let result = self.fs.rmdir(&caller, self.ino(parent), name.as_bytes());
+        self.changed(&result, || vec![Stale::entry(self.ino(parent), name)]);
         empty(reply, result)
     }
 
     fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        let result = self.fs.symlink(&caller, InodeId(parent.0), link_name.as_bytes(), target.as_os_str().as_bytes());
-        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), link_name)]);
+        let caller = self.caller(req);
+        let result = self.fs.symlink(&caller, self.ino(parent), link_name.as_bytes(), target.as_os_str().as_bytes());
+        self.changed(&result, || vec![Stale::entry(self.ino(parent), link_name)]);
         self.entry(reply, result)
     }
 
@@ -312,35 +353,29 @@ impl fuser::Filesystem for FloeFuse {
         if flags.contains(fuser::RenameFlags::RENAME_WHITEOUT) {
             return reply.error(Errno::from_i32(libc::EINVAL));
         }
-        let caller = self.callers.of(req);
+        let caller = self.caller(req);
         let flags = RenameFlags {
             no_replace: flags.contains(fuser::RenameFlags::RENAME_NOREPLACE),
             exchange: flags.contains(fuser::RenameFlags::RENAME_EXCHANGE),
         };
-        let result = self.fs.rename(
-            &caller,
-            InodeId(parent.0),
-            name.as_bytes(),
-            InodeId(newparent.0),
-            newname.as_bytes(),
-            flags,
-        );
+        let result =
+            self.fs.rename(&caller, self.ino(parent), name.as_bytes(), self.ino(newparent), newname.as_bytes(), flags);
         self.changed(&result, || {
-            vec![Stale::entry(InodeId(parent.0), name), Stale::entry(InodeId(newparent.0), newname)]
+            vec![Stale::entry(self.ino(parent), name), Stale::entry(self.ino(newparent), newname)]
         });
         empty(reply, result)
     }
 
     fn link(&self, req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
-        let caller = self.callers.of(req);
-        let result = self.fs.link(&caller, InodeId(ino.0), InodeId(newparent.0), newname.as_bytes());
-        self.changed(&result, || vec![Stale::entry(InodeId(newparent.0), newname), Stale::attrs(InodeId(ino.0))]);
+        let caller = self.caller(req);
+        let result = self.fs.link(&caller, self.ino(ino), self.ino(newparent), newname.as_bytes());
+        self.changed(&result, || vec![Stale::entry(self.ino(newparent), newname), Stale::attrs(self.ino(ino))]);
         self.entry(reply, result)
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let caller = self.callers.of(req);
-        let ino = InodeId(ino.0);
+        let caller = self.caller(req);
+        let ino = self.ino(ino);
         match self.fs.open(&caller, ino, flags.0) {
             Ok(o) if o.cache_valid => {
                 if flags.0 & libc::O_TRUNC != 0 && self.mounts.has_others(self.id) {
@@ -391,13 +426,13 @@ impl fuser::Filesystem for FloeFuse {
         reply: ReplyWrite,
     ) {
         if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID) {
-            if let Err(e) = self.fs.drop_privileges_for_write(&self.callers.of(req), fh.0) {
+            if let Err(e) = self.fs.drop_privileges_for_write(&self.caller(req), fh.0) {
                 return reply.error(errno(e));
             }
         }
         let result = self.fs.write(fh.0, offset, data);
         self.changed(&result, || {
-            vec![Stale::Inode { ino: InodeId(ino.0), offset: offset as i64, len: data.len() as i64 }]
+            vec![Stale::Inode { ino: self.ino(ino), offset: offset as i64, len: data.len() as i64 }]
         });
         match result {
             Ok(n) => reply.written(n),
@@ -427,8 +462,8 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let caller = self.callers.of(req);
-        match self.fs.opendir(&caller, InodeId(ino.0)) {
+        let caller = self.caller(req);
+        match self.fs.opendir(&caller, self.ino(ino)) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(errno(e)),
         }
@@ -439,7 +474,7 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let dir = InodeId(ino.0);
+        let dir = self.ino(ino);
         if offset < 1 && reply.add(ino, 1, fuser::FileType::Directory, ".") {
             return reply.ok();
         }
@@ -448,14 +483,14 @@ impl fuser::Filesystem for FloeFuse {
                 Ok(p) => p.ino,
                 Err(e) => return reply.error(errno(e)),
             };
-            if reply.add(INodeNo(parent.0), 2, fuser::FileType::Directory, "..") {
+            if reply.add(self.kernel_ino(parent), 2, fuser::FileType::Directory, "..") {
                 return reply.ok();
             }
         }
         match self.fs.readdir(dir, offset.saturating_sub(2), 512, false) {
             Ok(entries) => {
                 for e in entries {
-                    if reply.add(INodeNo(e.ino.0), e.cookie + 2, attr::kind(e.kind), OsStr::from_bytes(&e.name)) {
+                    if reply.add(self.kernel_ino(e.ino), e.cookie + 2, attr::kind(e.kind), OsStr::from_bytes(&e.name)) {
                         break;
                     }
                 }
@@ -466,16 +501,16 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
-        let dir = InodeId(ino.0);
+        let dir = self.ino(ino);
         if offset < 2 {
             let (me, parent) = match self.fs.getattr(dir).and_then(|d| Ok((self.fs.parent_of(dir)?, d))) {
                 Ok((p, d)) => (d, p),
                 Err(e) => return reply.error(errno(e)),
             };
-            if offset < 1 && reply.add(ino, 1, ".", &self.ttl, &attr::to_fuse(&me), Generation(0)) {
+            if offset < 1 && reply.add(ino, 1, ".", &self.ttl, &self.attr(&me), Generation(0)) {
                 return reply.ok();
             }
-            if reply.add(INodeNo(parent.ino.0), 2, "..", &self.ttl, &attr::to_fuse(&parent), Generation(0)) {
+            if reply.add(self.kernel_ino(parent.ino), 2, "..", &self.ttl, &self.attr(&parent), Generation(0)) {
                 return reply.ok();
             }
         }
@@ -484,7 +519,7 @@ impl fuser::Filesystem for FloeFuse {
                 for e in entries {
                     let Some(a) = &e.attr else { continue };
                     let name = OsStr::from_bytes(&e.name);
-                    if reply.add(INodeNo(e.ino.0), e.cookie + 2, name, &self.ttl, &attr::to_fuse(a), Generation(0)) {
+                    if reply.add(self.kernel_ino(e.ino), e.cookie + 2, name, &self.ttl, &self.attr(a), Generation(0)) {
                         break;
                     }
                 }
@@ -520,24 +555,24 @@ impl fuser::Filesystem for FloeFuse {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let caller = self.callers.of(req);
+        let caller = self.caller(req);
         let flags = XattrFlags { create: flags & libc::XATTR_CREATE != 0, replace: flags & libc::XATTR_REPLACE != 0 };
-        let result = self.fs.set_xattr(&caller, InodeId(ino.0), name.as_bytes(), value, flags);
-        self.changed(&result, || vec![Stale::attrs(InodeId(ino.0))]);
+        let result = self.fs.set_xattr(&caller, self.ino(ino), name.as_bytes(), value, flags);
+        self.changed(&result, || vec![Stale::attrs(self.ino(ino))]);
         empty(reply, result)
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let caller = self.callers.of(req);
-        match self.fs.get_xattr(&caller, InodeId(ino.0), name.as_bytes()) {
+        let caller = self.caller(req);
+        match self.fs.get_xattr(&caller, self.ino(ino), name.as_bytes()) {
             Ok(v) => xattr_reply(reply, v, size),
             Err(e) => reply.error(errno(e)),
         }
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let caller = self.callers.of(req);
-        match self.fs.list_xattrs(&caller, InodeId(ino.0)) {
+        let caller = self.caller(req);
+        match self.fs.list_xattrs(&caller, self.ino(ino)) {
             Ok(names) => {
                 let mut buf = Vec::new();
                 for n in names {
@@ -551,15 +586,15 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        let result = self.fs.remove_xattr(&caller, InodeId(ino.0), name.as_bytes());
-        self.changed(&result, || vec![Stale::attrs(InodeId(ino.0))]);
+        let caller = self.caller(req);
+        let result = self.fs.remove_xattr(&caller, self.ino(ino), name.as_bytes());
+        self.changed(&result, || vec![Stale::attrs(self.ino(ino))]);
         empty(reply, result)
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let caller = self.callers.of(req);
-        empty(reply, self.fs.access(&caller, InodeId(ino.0), mask.bits() as u32))
+        let caller = self.caller(req);
+        empty(reply, self.fs.access(&caller, self.ino(ino), mask.bits() as u32))
     }
 
     fn create(
@@ -572,17 +607,13 @@ impl fuser::Filesystem for FloeFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let caller = self.callers.of(req);
-        let result = self.fs.create(&caller, InodeId(parent.0), name.as_bytes(), mode, umask, flags);
-        self.changed(&result, || vec![Stale::entry(InodeId(parent.0), name)]);
+        let caller = self.caller(req);
+        let result = self.fs.create(&caller, self.ino(parent), name.as_bytes(), mode, umask, flags);
+        self.changed(&result, || vec![Stale::entry(self.ino(parent), name)]);
         match result {
-            Ok((fh, a)) => reply.created(
-                &self.ttl,
-                &attr::to_fuse(&a),
-                Generation(0),
-                FileHandle(fh),
-                FopenFlags::FOPEN_KEEP_CACHE,
-            ),
+            Ok((fh, a)) => {
+                reply.created(&self.ttl, &self.attr(&a), Generation(0), FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -597,8 +628,8 @@ impl fuser::Filesystem for FloeFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let result = self.fs.fallocate(&self.callers.of(req), fh.0, offset, length, mode);
-        self.changed(&result, || vec![Stale::data(InodeId(ino.0))]);
+        let result = self.fs.fallocate(&self.caller(req), fh.0, offset, length, mode);
+        self.changed(&result, || vec![Stale::data(self.ino(ino))]);
         empty(reply, result)
     }
 }

@@ -66,7 +66,7 @@ impl Env {
 }
 
 fn options() -> MountOptions {
-    MountOptions { ttl: Duration::from_secs(60), threads: 2, allow_other: true, read_only: false }
+    MountOptions { ttl: Duration::from_secs(60), threads: 2, allow_other: true, ..MountOptions::default() }
 }
 
 /// Reads a whole file with plain read(2) calls. (`read_to_end` would first ask for

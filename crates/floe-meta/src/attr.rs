@@ -99,8 +99,9 @@ pub struct Attr {
     pub atime: TimeSpec,
     pub mtime: TimeSpec,
     pub ctime: TimeSpec,
-    /// For a directory, its parent (the root is its own parent); 0 for other kinds,
-    /// which may have several.
+    /// For a directory, its parent (the root is its own parent). For other kinds, the
+    /// directory it was created in or last renamed into (a hard-linked inode has other
+    /// names too); 0 in rows written before floe kept it for every kind.
     pub parent: InodeId,
 }
 

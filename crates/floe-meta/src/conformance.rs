@@ -11,10 +11,10 @@
 //! crates and future backends can run it.
 
 use crate::{
-    resolve_chunk, Attr, Caller, DirEntry, FileKind, FileSystemId, FileSystemInfo, InodeId, Meta, MetaError,
-    NamespaceReport, NewNode, NewSlice, Placement, RenameFlags, Result, SegmentSource, SessionId, SetAttr, SliceId,
-    SliceRef, TimeSpec, TimeUpdate, Unlinked, XattrFlags, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX,
-    XATTR_VALUE_MAX,
+    resolve_chunk, AccessPointId, Attr, Caller, DirEntry, FileKind, FileSystemId, FileSystemInfo, FsPolicy, InodeId,
+    Meta, MetaError, NamespaceReport, NewAccessPoint, NewNode, NewSlice, Placement, RenameFlags, Result, RootCreation,
+    SegmentSource, SessionId, SetAttr, SliceId, SliceRef, TimeSpec, TimeUpdate, Unlinked, XattrFlags,
+    ACCESS_POINT_PATH_MAX, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX, XATTR_VALUE_MAX,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,6 +97,12 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("check_xattr_flags_and_limits", check_xattr_flags_and_limits),
     ("check_xattr_permissions", check_xattr_permissions),
     ("check_concurrent_creates", check_concurrent_creates),
+    ("check_access_points", check_access_points),
+    ("check_access_point_errors", check_access_point_errors),
+    ("check_policy", check_policy),
+    ("check_access_point_root", check_access_point_root),
+    ("check_symlink_parent", check_symlink_parent),
+    ("check_resolve_symlink", check_resolve_symlink),
 ];
 
 /// Runs every check against `meta`, one after the other.
@@ -517,7 +523,7 @@ pub fn check_mknod_kinds(meta: &Meta) {
         assert_eq!(attr.size, 0, "{kind:?} size");
         let is_dir = kind == FileKind::Directory;
         assert_eq!(attr.nlink, if is_dir { 2 } else { 1 }, "{kind:?} nlink");
-        assert_eq!(attr.parent, if is_dir { home.ino } else { InodeId(0) }, "{kind:?} parent");
+        assert_eq!(attr.parent, home.ino, "{kind:?} parent");
         assert_eq!(t.attr(attr.ino), attr, "getattr of a new {kind:?}");
         assert_eq!(ok(t.lookup(&a, home.ino, name), "lookup"), attr, "lookup of a new {kind:?}");
     }
@@ -1151,7 +1157,7 @@ pub fn check_rename_across_directories(meta: &Meta) {
     assert_eq!(t.rename(&root(), p.ino, "f", q.ino, "f", NO_FLAGS), Ok(None));
     assert_eq!((t.attr(p.ino).nlink, t.attr(q.ino).nlink), (2, 3), "moving a file changes no nlink");
     let moved = t.attr(f.ino);
-    assert_eq!((moved.nlink, moved.parent), (1, InodeId(0)));
+    assert_eq!((moved.nlink, moved.parent), (1, q.ino), "a moved file's parent follows too");
     assert!(t.entries(p.ino).is_empty());
     assert_eq!(t.names(q.ino), set(&["d2", "f"]));
 
@@ -2304,4 +2310,203 @@ pub fn check_fsck_namespace(meta: &Meta) {
     assert_eq!(t.attr(e.ino).parent, lf);
     assert_err!(t.lookup(&root(), ROOT, "ghost"), MetaError::NotFound);
     assert_eq!(ok(meta.read_chunk(t.id, f.ino, 0), "read")[0].inline.as_deref(), Some(&b"hello"[..]));
+}
+
+// --- Access points and policy -------------------------------------------------------
+
+/// An access point id no other check uses.
+fn unique_ap_id() -> AccessPointId {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u128;
+    let seed = ((std::process::id() as u128) << 40) ^ (TimeSpec::now().0 as u128) ^ (n << 60);
+    AccessPointId::from_entropy(seed)
+}
+
+fn new_ap(path: &str, identity: Caller, creation: Option<RootCreation>) -> NewAccessPoint {
+    NewAccessPoint { id: unique_ap_id(), path: path.to_string(), identity, creation }
+}
+
+/// Access points are created with a normalized path, found by id, listed per file
+/// system and deleted; deleting the file system deletes them.
+pub fn check_access_points(meta: &Meta) {
+    let t = TestFs::new(meta, "ap");
+    let other = TestFs::new(meta, "ap-other");
+    let who = Caller { uid: 1001, gid: 1002, groups: vec![7, 8] };
+    let creation = RootCreation { uid: 1001, gid: 1002, mode: 0o750 };
+    let a = ok(meta.create_access_point(&t.name, &new_ap("//message//inbox/", who.clone(), Some(creation))), "create");
+    assert_eq!(a.path, "/message/inbox", "the path is normalized");
+    assert_eq!((a.fs, &a.identity, a.creation), (t.id, &who, Some(creation)));
+    let b = ok(meta.create_access_point(&t.name, &new_ap("/", alice(), None)), "create at the root");
+    let c = ok(meta.create_access_point(&other.name, &new_ap("/x", bob(), None)), "create in another fs");
+    assert_eq!(ok(meta.access_point(&a.id), "get"), a, "stored as created");
+    assert_eq!(ok(meta.access_point(&b.id), "get"), b);
+    let mut mine = vec![a.clone(), b.clone()];
+    mine.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(ok(meta.list_access_points(Some(&t.name)), "list"), mine, "listed per file system, by id");
+    let all = ok(meta.list_access_points(None), "list all");
+    for ap in [&a, &b, &c] {
+        assert!(all.contains(ap), "{} is in the full listing", ap.id);
+    }
+    assert_eq!(ok(meta.delete_access_point(&b.id), "delete"), b);
+    assert_eq!(meta.access_point(&b.id), Err(MetaError::NoAccessPoint(b.id.to_string())));
+    assert_eq!(meta.delete_access_point(&b.id), Err(MetaError::NoAccessPoint(b.id.to_string())));
+    ok(meta.delete_fs(&t.name), "delete the file system");
+    assert_err!(meta.access_point(&a.id), MetaError::NoAccessPoint(_), "an access point outlived its file system");
+    assert_eq!(ok(meta.access_point(&c.id), "get"), c, "other file systems' access points stay");
+}
+
+/// Bad access points are refused with the right error, and nothing is stored.
+pub fn check_access_point_errors(meta: &Meta) {
+    let t = TestFs::new(meta, "ap-errors");
+    let long = format!("/{}", "d".repeat(ACCESS_POINT_PATH_MAX));
+    let too_long_name = format!("/{}", "n".repeat(NAME_MAX + 1));
+    for bad in ["relative", "", "/a/../b", "/..", "/a/.", long.as_str()] {
+        assert_err!(meta.create_access_point(&t.name, &new_ap(bad, alice(), None)), MetaError::Invalid(_), "{bad:?}");
+    }
+    assert_err!(
+        meta.create_access_point(&t.name, &new_ap(&too_long_name, alice(), None)),
+        MetaError::Invalid(_) | MetaError::NameTooLong
+    );
+    let bad_mode = RootCreation { uid: 1, gid: 1, mode: 0o10000 };
+    assert_err!(meta.create_access_point(&t.name, &new_ap("/m", alice(), Some(bad_mode))), MetaError::Invalid(_));
+    let many = Caller { uid: 1, gid: 1, groups: (0..17).collect() };
+    assert_err!(meta.create_access_point(&t.name, &new_ap("/g", many, None)), MetaError::Invalid(_), "17 groups");
+    assert_err!(meta.create_access_point("ct-no-such-fs", &new_ap("/a", alice(), None)), MetaError::NoFileSystem(_));
+    let first = ok(meta.create_access_point(&t.name, &new_ap("/a", alice(), None)), "create");
+    let again = NewAccessPoint { id: first.id.clone(), path: "/b".into(), identity: bob(), creation: None };
+    assert_eq!(meta.create_access_point(&t.name, &again), Err(MetaError::Exists), "ids are unique");
+    assert_eq!(ok(meta.list_access_points(Some(&t.name)), "list"), vec![first]);
+    assert_err!(meta.list_access_points(Some("ct-no-such-fs")), MetaError::NoFileSystem(_));
+    for bad in ["fsap-123", "fsap-0123456789ABCDEF0", "xxxx-0123456789abcdef0", "fsap-0123456789abcdef01"] {
+        assert_err!(AccessPointId::parse(bad), MetaError::Invalid(_), "{bad:?}");
+    }
+}
+
+/// A file system's policy grants everything until set; it is per file system and
+/// goes with the file system.
+pub fn check_policy(meta: &Meta) {
+    let t = TestFs::new(meta, "policy");
+    let other = TestFs::new(meta, "policy-other");
+    assert_eq!(ok(meta.policy(t.id), "get"), FsPolicy::default());
+    assert_eq!(FsPolicy::default(), FsPolicy { read_only: false, root_squash: false });
+    for p in [
+        FsPolicy { read_only: true, root_squash: false },
+        FsPolicy { read_only: false, root_squash: true },
+        FsPolicy { read_only: true, root_squash: true },
+    ] {
+        ok(meta.set_policy(&t.name, p), "set");
+        assert_eq!(ok(meta.policy(t.id), "get"), p);
+        assert_eq!(ok(meta.policy(other.id), "get"), FsPolicy::default(), "other file systems keep theirs");
+    }
+    assert_err!(meta.set_policy("ct-no-such-fs", FsPolicy::default()), MetaError::NoFileSystem(_));
+    let id = t.id;
+    ok(meta.delete_fs(&t.name), "delete the file system");
+    assert_eq!(ok(meta.policy(id), "get"), FsPolicy::default(), "the policy went with the file system");
+}
+
+/// The root directory of an access point is created on first use, with missing
+/// intermediate directories, owned by its owner with its mode; an existing one is
+/// left as it is.
+pub fn check_access_point_root(meta: &Meta) {
+    let t = TestFs::new(meta, "ap-root");
+    let creation = RootCreation { uid: 1001, gid: 1002, mode: 0o750 };
+    let ap = ok(meta.create_access_point(&t.name, &new_ap("/apps/message", bob(), Some(creation))), "create");
+    let inodes = t.statfs().used_inodes;
+    let r = ok(meta.access_point_root(t.id, &ap), "first use");
+    let apps = t.attr(t.ino(ROOT, "apps"));
+    assert_eq!(t.ino(apps.ino, "message"), r.ino);
+    for d in [&apps, &r] {
+        assert_eq!(
+            (d.kind, d.perm, d.uid, d.gid, d.nlink),
+            (FileKind::Directory, 0o750, 1001, 1002, if d.ino == r.ino { 2 } else { 3 })
+        );
+    }
+    assert_eq!((r.parent, apps.parent), (apps.ino, ROOT));
+    assert_eq!(t.attr(ROOT).nlink, 3, "the root counts the new directory");
+    assert_eq!(t.statfs().used_inodes, inodes + 2);
+    assert_eq!(ok(meta.access_point_root(t.id, &ap), "second use"), t.attr(r.ino), "found again, unchanged");
+    assert_eq!(t.statfs().used_inodes, inodes + 2);
+
+    // An existing root keeps its owner and mode.
+    let mine = ok(t.mknod(&alice(), t.open_dir("open").ino, "mine", FileKind::Directory, 0o700), "mkdir");
+    let ap2 = ok(meta.create_access_point(&t.name, &new_ap("/open/mine", bob(), Some(creation))), "create");
+    assert_eq!(ok(meta.access_point_root(t.id, &ap2), "use"), mine, "an existing root is left as it is");
+
+    // Without creation info a missing root is an error; so is a path through a file.
+    let bare = ok(meta.create_access_point(&t.name, &new_ap("/missing", bob(), None)), "create");
+    assert_eq!(meta.access_point_root(t.id, &bare), Err(MetaError::NotFound));
+    t.file(&root(), ROOT, "file");
+    for path in ["/file", "/file/below"] {
+        let ap = ok(meta.create_access_point(&t.name, &new_ap(path, bob(), Some(creation))), "create");
+        assert_eq!(meta.access_point_root(t.id, &ap), Err(MetaError::NotDir), "{path}");
+    }
+    let elsewhere = TestFs::new(meta, "ap-root-other");
+    assert_err!(meta.access_point_root(elsewhere.id, &ap), MetaError::Invalid(_), "another file system's access point");
+    assert!(ok(meta.is_within(t.id, apps.ino, r.ino), "within"));
+    assert!(ok(meta.is_within(t.id, r.ino, r.ino), "within itself"));
+    assert!(!ok(meta.is_within(t.id, r.ino, apps.ino), "a parent is not within"));
+    assert!(!ok(meta.is_within(t.id, r.ino, mine.ino), "a sibling tree is not within"));
+}
+
+/// Every kind of inode records the directory it was created or renamed into.
+pub fn check_symlink_parent(meta: &Meta) {
+    let t = TestFs::new(meta, "symlink-parent");
+    let d = t.dir(&root(), ROOT, "d");
+    let e = t.dir(&root(), ROOT, "e");
+    let l = ok(t.symlink(&root(), d.ino, "l", b"../x"), "symlink");
+    assert_eq!(l.parent, d.ino);
+    ok(t.rename(&root(), d.ino, "l", e.ino, "l", NO_FLAGS), "rename");
+    assert_eq!(t.attr(l.ino).parent, e.ino, "the parent follows a rename");
+    let f = t.file(&root(), d.ino, "f");
+    ok(t.rename(&root(), e.ino, "l", d.ino, "f", EXCHANGE), "exchange");
+    assert_eq!((t.attr(l.ino).parent, t.attr(f.ino).parent), (d.ino, e.ino), "and an exchange");
+}
+
+/// Symlink targets resolve inside an access point root as if it were "/".
+pub fn check_resolve_symlink(meta: &Meta) {
+    let t = TestFs::new(meta, "resolve");
+    t.file(&root(), ROOT, "secret");
+    let ap = t.dir(&root(), ROOT, "ap");
+    let a = t.dir(&root(), ap.ino, "a");
+    let b = t.dir(&root(), a.ino, "b");
+    t.file(&root(), ap.ino, "f");
+    let resolve = |dir: InodeId, target: &str, c: &Caller| -> Result<Vec<String>> {
+        let name = format!("l{}", unique_name("x"));
+        let l = t.symlink(&root(), dir, &name, target.as_bytes())?;
+        let r = meta.resolve_symlink(t.id, c, ap.ino, l.ino);
+        t.unlink(&root(), dir, &name)?;
+        Ok(r?.into_iter().map(|n| String::from_utf8_lossy(&n).into_owned()).collect())
+    };
+    let cases: &[(InodeId, &str, &[&str])] = &[
+        (b.ino, "/", &[]),
+        (b.ino, "/secret", &["secret"]),
+        (b.ino, "/etc/passwd", &["etc", "passwd"]),
+        (b.ino, "/../../secret", &["secret"]),
+        (b.ino, "../../../../../secret", &["secret"]),
+        (b.ino, "..", &["a"]),
+        (b.ino, "../../f", &["f"]),
+        (b.ino, "./x/../../y", &["a", "y"]),
+        (ap.ino, "../ap/f", &["ap", "f"]),
+        (a.ino, "b/../../..//f", &["f"]),
+    ];
+    for (dir, target, want) in cases {
+        assert_eq!(ok(resolve(*dir, target, &root()), target), *want, "{target:?} from inode {dir}");
+    }
+    // Symlinks on the way are followed, inside the root too.
+    ok(t.symlink(&root(), ap.ino, "up", b"../../.."), "symlink");
+    ok(t.symlink(&root(), a.ino, "abs", b"/a/b"), "symlink");
+    ok(t.symlink(&root(), b.ino, "chain", b"../abs"), "symlink");
+    assert_eq!(ok(resolve(b.ino, "/up/../secret", &root()), "via up"), ["secret"]);
+    assert_eq!(ok(resolve(ap.ino, "a/abs/../../..", &root()), "via abs"), Vec::<String>::new());
+    assert_eq!(ok(resolve(ap.ino, "a/b/chain/x", &root()), "via chain"), ["a", "b", "x"]);
+    assert_eq!(ok(resolve(ap.ino, "a/b/chain", &root()), "last left alone"), ["a", "b", "chain"]);
+    // A loop is cut after 40 symlinks.
+    ok(t.symlink(&root(), ap.ino, "loop", b"loop/x"), "symlink");
+    assert_eq!(resolve(ap.ino, "loop/y", &root()), Err(MetaError::TooManySymlinks));
+    // A directory the caller may not search is not looked into.
+    let hidden = ok(t.mknod(&root(), ap.ino, "hidden", FileKind::Directory, 0o700), "mkdir");
+    ok(t.symlink(&root(), hidden.ino, "in", b"/f"), "symlink");
+    assert_eq!(ok(resolve(ap.ino, "hidden/in/x", &alice()), "unsearchable"), ["hidden", "in", "x"]);
+    assert_eq!(ok(resolve(ap.ino, "hidden/in/x", &root()), "searchable"), ["f", "x"]);
+    assert!(ok(meta.readdir(t.id, b.ino, 0, 100, false), "readdir").iter().all(|e| e.name != b"lx"), "cleaned up");
 }

@@ -45,6 +45,11 @@ pub enum MetaError {
     /// The schema in the database is newer than this build understands.
     #[error("metadata schema version {found} is newer than this floe supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+    #[error("access point {0} not found")]
+    NoAccessPoint(String),
+    /// More than 40 symlinks met while resolving one path.
+    #[error("too many levels of symbolic links")]
+    TooManySymlinks,
     /// The backend failed (I/O, corruption, connection).
     #[error("metadata backend: {0}")]
     Backend(String),

@@ -2,7 +2,7 @@
 //!
 //! The crate has two layers. [`MetaStore`]/[`MetaTxn`] is the backend seam: row-level
 //! reads and writes of file systems, inodes, directory entries, chunk maps, slices,
-//! symlinks, xattrs and sessions, inside one transaction. [`Meta`] is written once on
+//! symlinks, xattrs, sessions, access points and policies, inside one transaction. [`Meta`] is written once on
 //! top of it: every POSIX namespace operation (create, link, rename, setattr with its
 //! permission rules, truncate, ...) as one transaction, retried when the backend reports
 //! a serialization conflict. Backends therefore hold no file system logic.
@@ -24,6 +24,9 @@ pub use chunk::{resolve_chunk, Segment, SegmentSource, SliceRef, CHUNK_SIZE};
 pub use error::{MetaError, Result};
 pub use ids::{FileSystemId, InodeId, SessionId, SliceId};
 pub use ops::access::{Access, Caller};
+pub use ops::access_point::{
+    AccessPoint, AccessPointId, FsPolicy, NewAccessPoint, RootCreation, ACCESS_POINT_PATH_MAX, SQUASHED_ID,
+};
 pub use ops::{
     drop_privileges, DirEntry, FileSystemInfo, Meta, NamespaceReport, NewNode, NewSlice, Placement, RenameFlags,
     SliceInfo, StatFs, Unlinked, XattrFlags, LOST_FOUND, MAX_FILE_SIZE,

@@ -5,9 +5,10 @@
 //! processes may open the same file: SQLite's file locks serialize their writers and
 //! `busy_timeout` makes them wait.
 
+use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy, RootCreation};
 use crate::ops::{FileSystemInfo, SliceInfo};
 use crate::store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
-use crate::{Attr, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
+use crate::{Attr, Caller, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,6 +56,13 @@ CREATE TABLE IF NOT EXISTS sustained(
     session INTEGER NOT NULL, fs INTEGER NOT NULL, ino INTEGER NOT NULL,
     PRIMARY KEY(session, fs, ino)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sustained_ino ON sustained(fs, ino);
+CREATE TABLE IF NOT EXISTS access_points(
+    id TEXT PRIMARY KEY, fs INTEGER NOT NULL, path TEXT NOT NULL, uid INTEGER NOT NULL,
+    gid INTEGER NOT NULL, groups TEXT NOT NULL, owner_uid INTEGER, owner_gid INTEGER, mode INTEGER,
+    created INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS access_points_fs ON access_points(fs, id);
+CREATE TABLE IF NOT EXISTS fs_policies(
+    fs INTEGER PRIMARY KEY, read_only INTEGER NOT NULL, root_squash INTEGER NOT NULL);
 ";
 
 /// Metadata in one SQLite database file.
@@ -269,6 +277,32 @@ fn row_to_slice_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<SliceInfo> {
     })
 }
 
+fn row_to_access_point(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessPoint> {
+    let id: String = r.get(0)?;
+    let groups: String = r.get(5)?;
+    let creation = match (r.get::<_, Option<i64>>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?) {
+        (Some(uid), Some(gid), Some(mode)) => {
+            Some(RootCreation { uid: uid as u32, gid: gid as u32, mode: mode as u16 })
+        }
+        _ => None,
+    };
+    Ok(AccessPoint {
+        // Ids are checked before they are stored.
+        id: AccessPointId::parse(&id).map_err(|e| rusqlite::Error::InvalidColumnName(format!("{id}: {e}")))?,
+        fs: FileSystemId(r.get::<_, i64>(1)? as u64),
+        path: r.get(2)?,
+        identity: Caller {
+            uid: r.get::<_, i64>(3)? as u32,
+            gid: r.get::<_, i64>(4)? as u32,
+            groups: groups.split(',').filter_map(|g| g.parse().ok()).collect(),
+        },
+        creation,
+        created: TimeSpec(r.get(9)?),
+    })
+}
+
+const AP_COLUMNS: &str = "id, fs, path, uid, gid, groups, owner_uid, owner_gid, mode, created";
+
 const FS_COLUMNS: &str = "id, name, uuid, created, used_bytes, used_inodes";
 
 impl SqliteTxn<'_> {
@@ -333,6 +367,9 @@ impl MetaTxn for SqliteTxn<'_> {
 
     fn delete_fs(&mut self, fs: FileSystemId) -> Result<()> {
         for table in ["inodes", "dentries", "symlinks", "xattrs", "chunk_refs", "slices", "sustained", "sessions"] {
+            self.exec(&format!("DELETE FROM {table} WHERE fs = ?1"), [fs.0 as i64])?;
+        }
+        for table in ["access_points", "fs_policies"] {
             self.exec(&format!("DELETE FROM {table} WHERE fs = ?1"), [fs.0 as i64])?;
         }
         self.exec("DELETE FROM file_systems WHERE id = ?1", [fs.0 as i64])?;
@@ -683,5 +720,70 @@ impl MetaTxn for SqliteTxn<'_> {
             params![session.0 as i64, fs.0 as i64, ino.0 as i64],
         )?;
         self.is_sustained(fs, ino)
+    }
+
+    fn insert_access_point(&mut self, ap: &AccessPoint) -> Result<()> {
+        let groups: Vec<String> = ap.identity.groups.iter().map(u32::to_string).collect();
+        let c = ap.creation;
+        self.exec(
+            &format!("INSERT INTO access_points({AP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            params![
+                ap.id.as_str(),
+                ap.fs.0 as i64,
+                ap.path,
+                ap.identity.uid as i64,
+                ap.identity.gid as i64,
+                groups.join(","),
+                c.map(|c| c.uid as i64),
+                c.map(|c| c.gid as i64),
+                c.map(|c| c.mode as i64),
+                ap.created.0
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn get_access_point(&mut self, id: &AccessPointId) -> Result<Option<AccessPoint>> {
+        self.one(&format!("SELECT {AP_COLUMNS} FROM access_points WHERE id = ?1"), [id.as_str()], row_to_access_point)
+    }
+
+    fn list_access_points(&mut self, fs: Option<FileSystemId>) -> Result<Vec<AccessPoint>> {
+        match fs {
+            Some(fs) => self.all(
+                &format!("SELECT {AP_COLUMNS} FROM access_points WHERE fs = ?1 ORDER BY id"),
+                [fs.0 as i64],
+                row_to_access_point,
+            ),
+            None => self.all(&format!("SELECT {AP_COLUMNS} FROM access_points ORDER BY id"), [], row_to_access_point),
+        }
+    }
+
+    fn delete_access_point(&mut self, id: &AccessPointId) -> Result<()> {
+        self.exec("DELETE FROM access_points WHERE id = ?1", [id.as_str()])?;
+        Ok(())
+    }
+
+    fn get_policy(&mut self, fs: FileSystemId) -> Result<FsPolicy> {
+        Ok(self
+            .one("SELECT read_only, root_squash FROM fs_policies WHERE fs = ?1", [fs.0 as i64], |r| {
+                Ok(FsPolicy { read_only: r.get(0)?, root_squash: r.get(1)? })
+            })?
+            .unwrap_or_default())
+    }
+
+    fn put_policy(&mut self, fs: FileSystemId, policy: &FsPolicy) -> Result<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO fs_policies(fs, read_only, root_squash) VALUES (?1, ?2, ?3)",
+            params![fs.0 as i64, policy.read_only, policy.root_squash],
+        )?;
+        Ok(())
+    }
+
+    fn dentry_name(&mut self, fs: FileSystemId, parent: InodeId, ino: InodeId) -> Result<Option<Vec<u8>>> {
+        self.one(
+            "SELECT name FROM dentries WHERE fs = ?1 AND parent = ?2 AND ino = ?3 LIMIT 1",
+            params![fs.0 as i64, parent.0 as i64, ino.0 as i64],
+            |r| r.get(0),
+        )
     }
 }

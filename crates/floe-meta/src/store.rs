@@ -1,5 +1,6 @@
 //! The backend seam: row-level access to metadata inside one transaction.
 
+use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy};
 use crate::ops::{FileSystemInfo, SliceInfo};
 use crate::{Attr, FileKind, FileSystemId, InodeId, Result, SessionId, SliceId, SliceRef, TimeSpec};
 
@@ -143,4 +144,17 @@ pub trait MetaTxn {
     fn is_sustained(&mut self, fs: FileSystemId, ino: InodeId) -> Result<bool>;
     /// Stops keeping the inode alive; returns whether any session still does.
     fn release_sustained(&mut self, session: SessionId, fs: FileSystemId, ino: InodeId) -> Result<bool>;
+
+    // Access points and file system policy.
+    fn insert_access_point(&mut self, ap: &AccessPoint) -> Result<()>;
+    fn get_access_point(&mut self, id: &AccessPointId) -> Result<Option<AccessPoint>>;
+    /// The access points of `fs`, or of every file system, in id order.
+    fn list_access_points(&mut self, fs: Option<FileSystemId>) -> Result<Vec<AccessPoint>>;
+    fn delete_access_point(&mut self, id: &AccessPointId) -> Result<()>;
+    /// The policy of `fs`; the default (everything granted) when none was set.
+    fn get_policy(&mut self, fs: FileSystemId) -> Result<FsPolicy>;
+    fn put_policy(&mut self, fs: FileSystemId, policy: &FsPolicy) -> Result<()>;
+    /// The name under which directory `parent` holds `ino` (one of them, for a file
+    /// with several links). May scan the directory: for rare paths only.
+    fn dentry_name(&mut self, fs: FileSystemId, parent: InodeId, ino: InodeId) -> Result<Option<Vec<u8>>>;
 }

@@ -89,6 +89,12 @@ conformance_tests!(
     check_xattr_flags_and_limits,
     check_xattr_permissions,
     check_concurrent_creates,
+    check_access_points,
+    check_access_point_errors,
+    check_policy,
+    check_access_point_root,
+    check_symlink_parent,
+    check_resolve_symlink,
 );
 
 /// Checks that fail because of a known bug (and are ignored above).

@@ -14,9 +14,14 @@ pub enum FsCommand {
     List,
     /// Delete a file system and all its data (refused while it is mounted).
     Delete { name: String },
+    /// Show or set what every client may do: write, act as root.
+    Policy(crate::policy_cmd::PolicyArgs),
 }
 
 pub fn run(paths: &DataDir, command: FsCommand) -> Result<()> {
+    if let FsCommand::Policy(args) = command {
+        return crate::policy_cmd::run(paths, args);
+    }
     let meta = paths.meta()?;
     match command {
         FsCommand::Create { name } => {
@@ -44,6 +49,7 @@ pub fn run(paths: &DataDir, command: FsCommand) -> Result<()> {
             let _ = std::fs::remove_dir_all(paths.cache(&name));
             println!("deleted file system {name}");
         }
+        FsCommand::Policy(_) => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! `floe`: the command line. Parses arguments, loads configuration, wires the crates
 //! together and reports errors in one line.
 
+mod ap_cmd;
 mod config;
 mod fs_cmd;
 mod mount;
+mod policy_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,6 +27,12 @@ enum Command {
     Fs {
         #[command(subcommand)]
         command: fs_cmd::FsCommand,
+    },
+    /// Manage access points: application entries into a file system, with their own
+    /// root directory and identity.
+    Ap {
+        #[command(subcommand)]
+        command: ap_cmd::ApCommand,
     },
     /// Mount a file system with FUSE.
     Mount(mount::MountArgs),
@@ -61,6 +69,7 @@ fn run(cli: Cli) -> Result<()> {
     let paths = config::DataDir::resolve(cli.data_dir)?;
     match cli.command {
         Command::Fs { command } => fs_cmd::run(&paths, command),
+        Command::Ap { command } => ap_cmd::run(&paths, command),
         Command::Mount(args) => mount::run(&paths, args),
         Command::Umount { dir } => mount::unmount(&paths, &dir),
         Command::Fsck { name, repair } => fs_cmd::fsck(&paths, &name, repair),

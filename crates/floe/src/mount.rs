@@ -25,6 +25,17 @@ pub struct MountArgs {
     /// Refuse every change (EROFS).
     #[arg(long)]
     read_only: bool,
+    /// Mount through this access point: its directory is the root, and every
+    /// operation runs as its identity.
+    #[arg(long, value_name = "AP_ID")]
+    access_point: Option<String>,
+    /// Map root to nobody (65534), whatever the file system's policy says.
+    #[arg(long)]
+    no_root_access: bool,
+    /// Where processes see this mount, when not at DIR (a sandbox may bind it
+    /// elsewhere): symlinks resolved inside an access point are returned under it.
+    #[arg(long, value_name = "PATH")]
+    visible_path: Option<PathBuf>,
     /// Threads serving kernel requests.
     #[arg(long, default_value_t = 4)]
     threads: usize,
@@ -43,6 +54,13 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
         std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
         crate::fs_cmd::create_if_missing(paths, &args.name)?;
     }
+    let access_point = args.access_point.as_deref().map(floe_meta::AccessPointId::parse).transpose()?;
+    if args.visible_path.as_ref().is_some_and(|p| !p.is_absolute()) {
+        bail!("--visible-path must be absolute");
+    }
+    if let Some(id) = &access_point {
+        check_access_point(paths, &args.name, id)?;
+    }
     check_mount_point(&args.dir)?;
     wait_for_previous_server(paths, &args.dir)?;
     if args.background {
@@ -59,6 +77,9 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
     let config = FsConfig {
         disk_cache: (args.cache_size > 0).then(|| (paths.cache(&args.name), args.cache_size << 20)),
         read_only: args.read_only,
+        access_point: access_point.clone(),
+        no_root_access: args.no_root_access,
+        visible_root: Some(args.visible_path.clone().unwrap_or(args.dir.canonicalize()?)),
         ..FsConfig::default()
     };
     let fs = FileSystem::mount(meta, paths.objects()?, &args.name, config)?;
@@ -67,6 +88,7 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
         threads: args.threads,
         allow_other: nix::unistd::geteuid().is_root(),
         read_only: args.read_only,
+        default_permissions: access_point.is_none(),
     };
     let session = floe_fuse::spawn_mount(Arc::clone(&fs), &args.dir, &options)
         .with_context(|| format!("cannot mount on {}", args.dir.display()))?;
@@ -98,6 +120,19 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
     let _ = std::fs::remove_file(&pid_file);
     closed?;
     println!("unmounted {}", args.dir.display());
+    Ok(())
+}
+
+/// Fails in one line, before any mount starts, when the access point does not exist
+/// or belongs to another file system.
+fn check_access_point(paths: &DataDir, fs: &str, id: &floe_meta::AccessPointId) -> Result<()> {
+    let meta = paths.meta()?;
+    let info = meta.fs_by_name(fs)?;
+    let ap = meta.access_point(id)?;
+    if ap.fs != info.id {
+        let owner = meta.list_fs()?.into_iter().find(|f| f.id == ap.fs).map_or_else(|| "?".to_string(), |f| f.name);
+        bail!("access point {id} belongs to file system {owner}, not {fs}");
+    }
     Ok(())
 }
 
@@ -169,6 +204,9 @@ fn spawn_background(paths: &DataDir, args: &MountArgs) -> Result<()> {
         .args(["--threads", &args.threads.to_string(), "--cache-size", &args.cache_size.to_string()])
         .args(["--ttl", &args.ttl.to_string()])
         .args(args.read_only.then_some("--read-only"))
+        .args(args.no_root_access.then_some("--no-root-access"))
+        .args(args.access_point.iter().flat_map(|ap| ["--access-point", ap.as_str()]))
+        .args(args.visible_path.iter().flat_map(|p| [std::ffi::OsStr::new("--visible-path"), p.as_os_str()]))
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -1,6 +1,7 @@
 //! POSIX operations over any [`MetaStore`], each one transaction.
 
 pub mod access;
+pub mod access_point;
 mod attr;
 mod data;
 mod fsck;

@@ -71,7 +71,13 @@ fn directory(t: &mut dyn MetaTxn, fs: FileSystemId, ino: InodeId, caller: &Calle
     Ok(dir)
 }
 
-fn touch_dir(t: &mut dyn MetaTxn, fs: FileSystemId, dir: &mut Attr, nlink_delta: i32, now: TimeSpec) -> Result<()> {
+pub(crate) fn touch_dir(
+    t: &mut dyn MetaTxn,
+    fs: FileSystemId,
+    dir: &mut Attr,
+    nlink_delta: i32,
+    now: TimeSpec,
+) -> Result<()> {
     dir.nlink = (dir.nlink as i64 + nlink_delta as i64).max(0) as u32;
     dir.mtime = now;
     dir.ctime = now;
@@ -176,7 +182,9 @@ impl Meta {
                 atime: now,
                 mtime: now,
                 ctime: now,
-                parent: if is_dir { parent } else { InodeId(0) },
+                // Kept for every kind: a symlink's directory anchors its relative
+                // target when an access point resolves it (see access_point.rs).
+                parent,
             };
             t.put_inode(fs, &attr)?;
             if let Some(target) = node.target {
@@ -489,12 +497,8 @@ fn rename_txn(
         t.insert_dentry(fs, parent, name, d.ino, d.kind)?;
         t.insert_dentry(fs, newparent, newname, src.ino, src.kind)?;
         let (src_is_dir, dst_is_dir) = (src.kind == FileKind::Directory, d.kind == FileKind::Directory);
-        if src_is_dir {
-            src.parent = newparent;
-        }
-        if dst_is_dir {
-            d.parent = parent;
-        }
+        src.parent = newparent;
+        d.parent = parent;
         src.ctime = now;
         d.ctime = now;
         t.put_inode(fs, &src)?;
@@ -538,9 +542,7 @@ fn rename_txn(
     t.insert_dentry(fs, newparent, newname, src.ino, src.kind)?;
     src.ctime = now;
     let moved_dir = src.kind == FileKind::Directory && cross;
-    if moved_dir {
-        src.parent = newparent;
-    }
+    src.parent = newparent;
     t.put_inode(fs, &src)?;
     if cross {
         touch_dir(t, fs, &mut src_dir, if moved_dir { -1 } else { 0 }, now)?;
