@@ -23,13 +23,8 @@ pub struct FsConfig {
     pub compact_threshold: usize,
     /// Refuse every change (EROFS).
     pub read_only: bool,
-    /// Serve this access point: its root directory and identity.
-    pub access_point: Option<floe_meta::AccessPointId>,
     /// Map root to nobody (65534) whatever the file system's policy says.
     pub no_root_access: bool,
-    /// Where the callers see this client's root (the mount point, as processes see
-    /// it); symlinks resolved inside an access point are returned under it.
-    pub visible_root: Option<PathBuf>,
 }
 
 impl Default for FsConfig {
@@ -44,9 +39,7 @@ impl Default for FsConfig {
             gc_interval: Duration::from_secs(30),
             compact_threshold: 32,
             read_only: false,
-            access_point: None,
             no_root_access: false,
-            visible_root: None,
         }
     }
 }

@@ -42,7 +42,7 @@ pub struct FileSystem {
     pub(crate) signals: Arc<(Mutex<crate::gc::Signals>, Condvar)>,
     closed: AtomicBool,
     revalidate_hook: Mutex<Option<RevalidateHook>>,
-    pub(crate) view: crate::view::View,
+    pub(crate) policy: crate::view::Policy,
 }
 
 /// Called when a file's cached data and attributes must be dropped everywhere this
@@ -59,7 +59,7 @@ impl FileSystem {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         let session = meta.open_session(info.id, &format!("{} pid {}", host.trim(), std::process::id()))?;
         meta.purge_unlinked(info.id)?;
-        let view = crate::view::View::open(&meta, &info, &config)?;
+        let policy = crate::view::Policy::open(&meta, &info, &config)?;
         let fs = Arc::new(FileSystem {
             meta,
             info,
@@ -73,7 +73,7 @@ impl FileSystem {
             signals: Arc::new((Mutex::new(crate::gc::Signals::default()), Condvar::new())),
             closed: AtomicBool::new(false),
             revalidate_hook: Mutex::new(None),
-            view,
+            policy,
         });
         let worker = crate::gc::spawn_background(Arc::clone(&fs));
         *fs.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker);
@@ -206,10 +206,9 @@ impl FileSystem {
 
     // --- Names ----------------------------------------------------------------
 
+    /// Looks a name up (in the whole file system; see [`FileSystem::lookup_in`]).
     pub fn lookup(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<Attr> {
-        let found = self.meta.lookup(self.info.id, caller, parent, name)?;
-        let found = if name == b".." { self.check_dotdot(parent, found)? } else { found };
-        Ok(self.with_pending(found))
+        Ok(self.with_pending(self.meta.lookup(self.info.id, caller, parent, name)?))
     }
 
     pub fn getattr(&self, ino: InodeId) -> Result<Attr> {
@@ -262,6 +261,11 @@ impl FileSystem {
         self.writable()?;
         let node = NewNode { kind: FileKind::Symlink, perm: 0o777, umask: 0, rdev: 0, target: Some(target) };
         Ok(self.meta.mknod(self.info.id, caller, parent, name, &node)?)
+    }
+
+    /// A symlink's target as stored (see [`FileSystem::readlink_in`] for a view's).
+    pub fn readlink(&self, ino: InodeId) -> Result<Vec<u8>> {
+        Ok(self.meta.readlink(self.info.id, ino)?)
     }
 
     pub fn link(&self, caller: &Caller, ino: InodeId, newparent: InodeId, newname: &[u8]) -> Result<Attr> {
@@ -335,12 +339,9 @@ impl FileSystem {
         Ok(entries)
     }
 
-    /// The parent of a directory, for "..": never above this client's root.
+    /// The parent of a directory (the root is its own; see [`FileSystem::parent_in`]).
     pub fn parent_of(&self, dir: InodeId) -> Result<Attr> {
         let d = self.meta.getattr(self.info.id, dir)?;
-        if dir == self.root() {
-            return Ok(self.with_pending(d));
-        }
         self.getattr(d.parent)
     }
 

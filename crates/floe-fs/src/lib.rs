@@ -31,4 +31,4 @@ pub use floe_meta::{
 };
 pub use fs::{FileSystem, OpenFlags, Opened};
 pub use gc::{FsckReport, GcReport};
-pub use view::POLICY_TTL;
+pub use view::{View, POLICY_TTL};

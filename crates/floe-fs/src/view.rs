@@ -1,12 +1,13 @@
-//! What a client lets its callers see and do: the access point it serves (root
-//! directory and identity) and the file system's policy (read-only, root squashing).
+//! What a client lets its callers see and do: per mount, a [`View`] (the root
+//! directory and, through an access point, the identity); per client, the file
+//! system's policy (read-only, root squashing).
 //!
 //! The policy is read from the metadata engine when the client starts and again at
 //! most [`POLICY_TTL`] later, on the first operation that needs it, so a change made
 //! with `floe fs policy` reaches every running client within that bound.
 
 use crate::{FileSystem, FsError, Result};
-use floe_meta::{AccessPoint, Attr, Caller, FsPolicy, InodeId, Meta, MetaError, SQUASHED_ID};
+use floe_meta::{AccessPoint, AccessPointId, Attr, Caller, FsPolicy, InodeId, Meta, MetaError, SQUASHED_ID};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -18,16 +19,33 @@ pub const POLICY_TTL: Duration = Duration::from_secs(1);
 const READ_ONLY: u8 = 1;
 const ROOT_SQUASH: u8 = 2;
 
-/// One client's view: its root, the identity that replaces callers', and the policy.
-pub(crate) struct View {
-    pub(crate) root: InodeId,
-    pub(crate) access_point: Option<AccessPoint>,
-    /// Where callers see this client's root, for symlinks resolved through an access
+/// What one mount shows: the directory it serves as its root and, through an access
+/// point, the identity every operation takes. A client may serve several views.
+#[derive(Clone, Debug)]
+pub struct View {
+    root: InodeId,
+    access_point: Option<AccessPoint>,
+    /// Where the callers see this view's root, for symlinks resolved through an access
     /// point.
     visible_root: PathBuf,
-    /// This client refuses root access whatever the policy says.
+}
+
+impl View {
+    /// The directory this view serves as its root.
+    pub fn root(&self) -> InodeId {
+        self.root
+    }
+
+    pub fn access_point(&self) -> Option<&AccessPoint> {
+        self.access_point.as_ref()
+    }
+}
+
+/// The client-wide part: the file system's policy and this client's own refusal of
+/// root access.
+pub(crate) struct Policy {
     no_root_access: bool,
-    policy: PolicyCache,
+    cache: PolicyCache,
 }
 
 /// The file system's policy as last read, refreshed when older than [`POLICY_TTL`].
@@ -67,57 +85,45 @@ impl PolicyCache {
     }
 }
 
-impl View {
-    /// The view of a client: resolves (creating on first use) the access point's root.
-    pub(crate) fn open(meta: &Meta, fs: &floe_meta::FileSystemInfo, config: &crate::FsConfig) -> Result<View> {
-        let policy = PolicyCache::new(meta.policy(fs.id)?);
-        let (access_point, root) = match &config.access_point {
-            None => (None, InodeId::ROOT),
-            Some(id) => {
-                let ap = meta.access_point(id)?;
-                if ap.fs != fs.id {
-                    return Err(FsError::Invalid("the access point belongs to another file system"));
-                }
-                let root = meta.access_point_root(fs.id, &ap)?.ino;
-                (Some(ap), root)
-            }
-        };
-        Ok(View {
-            root,
-            access_point,
-            visible_root: config.visible_root.clone().unwrap_or_else(|| PathBuf::from("/")),
-            no_root_access: config.no_root_access,
-            policy,
-        })
+impl Policy {
+    pub(crate) fn open(meta: &Meta, fs: &floe_meta::FileSystemInfo, config: &crate::FsConfig) -> Result<Policy> {
+        Ok(Policy { no_root_access: config.no_root_access, cache: PolicyCache::new(meta.policy(fs.id)?) })
     }
 }
 
 impl FileSystem {
-    /// The directory this client serves as its root: the access point's, or the file
-    /// system's.
-    pub fn root(&self) -> InodeId {
-        self.view.root
+    /// The view of the whole file system, as the caller is.
+    pub fn plain_view(&self) -> View {
+        View { root: InodeId::ROOT, access_point: None, visible_root: PathBuf::from("/") }
     }
 
-    pub fn access_point(&self) -> Option<&AccessPoint> {
-        self.view.access_point.as_ref()
+    /// The view of access point `id`: its root directory (created on first use, with
+    /// the owner and mode the access point says) and its identity. Symlinks resolved
+    /// through it are returned under `visible_root`, where callers see its root.
+    pub fn access_point_view(&self, id: &AccessPointId, visible_root: PathBuf) -> Result<View> {
+        let ap = self.meta.access_point(id)?;
+        if ap.fs != self.info.id {
+            return Err(FsError::Invalid("the access point belongs to another file system"));
+        }
+        let root = self.meta.access_point_root(self.info.id, &ap)?.ino;
+        Ok(View { root, access_point: Some(ap), visible_root })
     }
 
     /// The file system's policy, at most [`POLICY_TTL`] old.
     pub fn policy(&self) -> FsPolicy {
-        self.view.policy.get(&self.meta, self.info.id)
+        self.policy.cache.get(&self.meta, self.info.id)
     }
 
-    /// The identity an operation by `caller` runs as: the access point's, whoever
-    /// the caller is; and `nobody` (65534, no groups) instead of root when root
-    /// access is withheld (by the policy or this client). Every operation of this
-    /// client takes the identity this returns.
-    pub fn identity(&self, caller: Caller) -> Caller {
-        let caller = match &self.view.access_point {
+    /// The identity an operation by `caller` runs as through `view`: the access
+    /// point's, whoever the caller is; and `nobody` (65534, no groups) instead of root
+    /// when root access is withheld (by the policy or this client). Every operation
+    /// takes the identity this returns.
+    pub fn identity(&self, view: &View, caller: Caller) -> Caller {
+        let caller = match &view.access_point {
             Some(ap) => ap.identity.clone(),
             None => caller,
         };
-        if caller.is_root() && (self.view.no_root_access || self.policy().root_squash) {
+        if caller.is_root() && (self.policy.no_root_access || self.policy().root_squash) {
             return Caller { uid: SQUASHED_ID, gid: SQUASHED_ID, groups: Vec::new() };
         }
         caller
@@ -132,35 +138,46 @@ impl FileSystem {
         }
     }
 
-    /// `..` of this client's root is the root itself: nothing above it is visible.
-    /// Below it, `..` must stay inside (a directory another client moved out of the
-    /// access point's tree is no longer reachable from it).
-    pub(crate) fn check_dotdot(&self, parent: InodeId, found: Attr) -> Result<Attr> {
-        if parent == self.view.root {
-            return self.getattr(self.view.root);
+    /// Looks `name` up in `parent` as `view` shows it: `..` of the view's root is the
+    /// root itself, and below it `..` stays inside (a directory another client moved
+    /// out of an access point's tree is no longer reachable from it).
+    pub fn lookup_in(&self, view: &View, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<Attr> {
+        if name == b".." {
+            if parent == view.root {
+                return self.getattr(view.root);
+            }
+            let found = self.lookup(caller, parent, name)?;
+            if view.access_point.is_some() && !self.meta.is_within(self.info.id, view.root, found.ino)? {
+                return Err(MetaError::NotFound.into());
+            }
+            return Ok(found);
         }
-        if self.view.access_point.is_some() && !self.meta.is_within(self.info.id, self.view.root, found.ino)? {
-            return Err(MetaError::NotFound.into());
-        }
-        Ok(found)
+        self.lookup(caller, parent, name)
     }
 
-    /// A symlink's target as this client's callers must see it. Through an access
-    /// point, a target that could leave the root (absolute, or with a `..`) is
-    /// resolved inside the root as if it were `/` and returned as an absolute path
-    /// under the visible root; a relative target without `..` only descends and is
-    /// returned as stored.
-    pub fn readlink(&self, caller: &Caller, ino: InodeId) -> Result<Vec<u8>> {
-        let target = self.meta.readlink(self.info.id, ino)?;
-        if self.view.access_point.is_none() {
+    /// The parent of a directory, for "..": never above the view's root.
+    pub fn parent_in(&self, view: &View, dir: InodeId) -> Result<Attr> {
+        if dir == view.root {
+            return self.getattr(dir);
+        }
+        self.parent_of(dir)
+    }
+
+    /// A symlink's target as `view`'s callers must see it. Through an access point, a
+    /// target that could leave the root (absolute, or with a `..`) is resolved inside
+    /// the root as if it were `/` and returned as an absolute path under the visible
+    /// root; a relative target without `..` only descends and is returned as stored.
+    pub fn readlink_in(&self, view: &View, caller: &Caller, ino: InodeId) -> Result<Vec<u8>> {
+        let target = self.readlink(ino)?;
+        if view.access_point.is_none() {
             return Ok(target);
         }
         let climbs = target.split(|b| *b == b'/').any(|c| c == b"..");
         if !target.starts_with(b"/") && !climbs {
             return Ok(target);
         }
-        let names = self.meta.resolve_symlink(self.info.id, caller, self.view.root, ino)?;
-        let mut out = self.view.visible_root.as_os_str().as_bytes().to_vec();
+        let names = self.meta.resolve_symlink(self.info.id, caller, view.root, ino)?;
+        let mut out = view.visible_root.as_os_str().as_bytes().to_vec();
         for name in names {
             if !out.ends_with(b"/") {
                 out.push(b'/');

@@ -40,6 +40,12 @@ pub struct MountOptions {
     /// does. Off for access point mounts, whose operations run as another identity
     /// the kernel does not know: floe's own checks are the only ones there.
     pub default_permissions: bool,
+    /// Serve this access point: its directory is the mount's root and its identity
+    /// every operation's.
+    pub access_point: Option<floe_meta::AccessPointId>,
+    /// Where callers see the mount's root (default: the mount point); symlinks
+    /// resolved inside an access point are returned under it.
+    pub visible_root: Option<std::path::PathBuf>,
 }
 
 impl Default for MountOptions {
@@ -50,6 +56,8 @@ impl Default for MountOptions {
             allow_other: false,
             read_only: false,
             default_permissions: true,
+            access_point: None,
+            visible_root: None,
         }
     }
 }
@@ -59,6 +67,8 @@ pub struct FloeFuse {
     fs: Arc<FileSystem>,
     ttl: Duration,
     callers: Callers,
+    /// What this mount shows: its root and, through an access point, whose identity.
+    view: floe_fs::View,
     /// This mount among the client's mounts.
     id: u64,
     mounts: Arc<Mounts>,
@@ -120,8 +130,17 @@ impl Client {
     /// returned session is unmounted or dropped.
     pub fn mount(&self, dir: &Path, options: &MountOptions) -> std::io::Result<fuser::BackgroundSession> {
         let cfg = config(&self.fs.info().name, options);
+        let view = match &options.access_point {
+            None => self.fs.plain_view(),
+            Some(ap) => {
+                let visible = options.visible_root.clone().unwrap_or_else(|| dir.to_path_buf());
+                self.fs.access_point_view(ap, visible).map_err(std::io::Error::other)?
+            }
+        };
+        let root = view.root();
         let id = self.mounts.reserve();
         let fuse = FloeFuse {
+            view,
             fs: Arc::clone(&self.fs),
             ttl: options.ttl,
             callers: Callers::default(),
@@ -129,7 +148,7 @@ impl Client {
             mounts: Arc::clone(&self.mounts),
         };
         let session = fuser::spawn_mount(fuse, dir, &cfg)?;
-        self.mounts.attach(id, self.fs.root(), session.notifier());
+        self.mounts.attach(id, root, session.notifier());
         Ok(session)
     }
 }
@@ -162,7 +181,7 @@ impl FloeFuse {
     /// node 1, which is this client's root (an access point's directory); floe's
     /// inode 1 takes that directory's number instead, so the mapping is a swap.
     fn ino(&self, n: INodeNo) -> InodeId {
-        let root = self.fs.root();
+        let root = self.view.root();
         match InodeId(n.0) {
             InodeId::ROOT => root,
             i if i == root => InodeId::ROOT,
@@ -182,7 +201,7 @@ impl FloeFuse {
 
     /// The identity a request runs as (see [`FileSystem::identity`]).
     fn caller(&self, req: &Request) -> floe_fs::Caller {
-        self.fs.identity(self.callers.of(req))
+        self.fs.identity(&self.view, self.callers.of(req))
     }
 
     fn entry(&self, reply: ReplyEntry, result: floe_fs::Result<floe_fs::Attr>) {
@@ -251,7 +270,7 @@ impl fuser::Filesystem for FloeFuse {
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let caller = self.caller(req);
-        self.entry(reply, self.fs.lookup(&caller, self.ino(parent), name.as_bytes()))
+        self.entry(reply, self.fs.lookup_in(&self.view, &caller, self.ino(parent), name.as_bytes()))
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -299,7 +318,7 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs.readlink(&self.caller(req), self.ino(ino)) {
+        match self.fs.readlink_in(&self.view, &self.caller(req), self.ino(ino)) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(errno(e)),
         }
@@ -479,7 +498,7 @@ impl fuser::Filesystem for FloeFuse {
             return reply.ok();
         }
         if offset < 2 {
-            let parent = match self.fs.parent_of(dir) {
+            let parent = match self.fs.parent_in(&self.view, dir) {
                 Ok(p) => p.ino,
                 Err(e) => return reply.error(errno(e)),
             };
@@ -503,7 +522,7 @@ impl fuser::Filesystem for FloeFuse {
     fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
         let dir = self.ino(ino);
         if offset < 2 {
-            let (me, parent) = match self.fs.getattr(dir).and_then(|d| Ok((self.fs.parent_of(dir)?, d))) {
+            let (me, parent) = match self.fs.getattr(dir).and_then(|d| Ok((self.fs.parent_in(&self.view, dir)?, d))) {
                 Ok((p, d)) => (d, p),
                 Err(e) => return reply.error(errno(e)),
             };

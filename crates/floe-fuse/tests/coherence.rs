@@ -7,11 +7,12 @@
 
 use floe_fs::{FileSystem, FsConfig};
 use floe_fuse::{Client, MountOptions};
-use floe_meta::{Meta, SqliteStore};
+use floe_meta::{AccessPointId, Caller, Meta, NewAccessPoint, RootCreation, SqliteStore};
 use object_store::local::LocalFileSystem;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -226,4 +227,47 @@ fn an_open_after_another_clients_close_sees_its_writes() {
         let mapping = Mapping::new(&b.join("f"), content.len());
         assert_eq!(mapping.bytes(), content, "round {round}: mapping");
     }
+}
+
+#[test]
+fn a_plain_mount_and_an_access_point_mount_of_one_client_stay_coherent() {
+    if let Some(reason) = fuse_unavailable() {
+        eprintln!("skipping: {reason}");
+        return;
+    }
+    let env = Env::new();
+    let ap = AccessPointId::from_entropy(0xc0ffee);
+    let new = NewAccessPoint {
+        id: ap.clone(),
+        path: "/app".into(),
+        identity: Caller { uid: 1001, gid: 1001, groups: Vec::new() },
+        creation: Some(RootCreation { uid: 1001, gid: 1001, mode: 0o750 }),
+    };
+    env.meta().create_access_point("t", &new).expect("create the access point");
+    let client = env.client();
+    let (plain, app) = (env.mount_point("plain"), env.mount_point("app"));
+    let _plain = client.mount(&plain, &options()).expect("plain mount");
+    let ap_options = MountOptions { access_point: Some(ap), default_permissions: false, ..options() };
+    let _app = client.mount(&app, &ap_options).expect("access point mount");
+
+    // Through the access point: its root is /app, files are the access point's.
+    fs::write(app.join("f"), b"from the access point").expect("write through the access point");
+    assert_eq!(read_all(&plain.join("app/f")), b"from the access point");
+    assert_eq!(fs::metadata(plain.join("app/f")).expect("stat").uid(), 1001);
+    // The access point mount has cached f; the plain mount changes it.
+    assert_eq!(read_all(&app.join("f")), b"from the access point");
+    let w = OpenOptions::new().write(true).open(plain.join("app/f")).expect("open through the plain mount");
+    w.write_all_at(b"FROM", 0).expect("pwrite");
+    drop(w);
+    assert_eq!(read_all(&app.join("f")), b"FROM the access point", "data through the other view");
+    fs::set_permissions(plain.join("app/f"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert_eq!(stat(&app.join("f")).expect("stat").st_mode & 0o7777, 0o600, "attributes through the other view");
+    // Names in the access point's root (node 1 of its mount).
+    fs::rename(plain.join("app/f"), plain.join("app/g")).expect("rename through the plain mount");
+    assert!(stat(&app.join("f")).is_none(), "the old name is gone through the access point");
+    assert_eq!(read_all(&app.join("g")), b"FROM the access point");
+    fs::write(app.join("h"), b"h").expect("create through the access point");
+    assert!(stat(&plain.join("app/h")).is_some(), "the plain mount looks the new name up");
+    fs::remove_file(app.join("h")).expect("unlink through the access point");
+    assert!(stat(&plain.join("app/h")).is_none(), "an unlink through the access point, seen by the plain mount");
 }

@@ -77,9 +77,7 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
     let config = FsConfig {
         disk_cache: (args.cache_size > 0).then(|| (paths.cache(&args.name), args.cache_size << 20)),
         read_only: args.read_only,
-        access_point: access_point.clone(),
         no_root_access: args.no_root_access,
-        visible_root: Some(args.visible_path.clone().unwrap_or(args.dir.canonicalize()?)),
         ..FsConfig::default()
     };
     let fs = FileSystem::mount(meta, paths.objects()?, &args.name, config)?;
@@ -89,6 +87,8 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
         allow_other: nix::unistd::geteuid().is_root(),
         read_only: args.read_only,
         default_permissions: access_point.is_none(),
+        visible_root: Some(args.visible_path.clone().unwrap_or(args.dir.canonicalize()?)),
+        access_point,
     };
     let session = floe_fuse::spawn_mount(Arc::clone(&fs), &args.dir, &options)
         .with_context(|| format!("cannot mount on {}", args.dir.display()))?;
