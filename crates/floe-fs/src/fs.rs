@@ -140,6 +140,7 @@ impl FileSystem {
             blocks: &self.blocks,
             ids: &self.ids,
             inline_max: self.config.inline_max,
+            seen: &self.seen,
         }
     }
 

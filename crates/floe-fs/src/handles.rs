@@ -142,6 +142,12 @@ struct Version {
     size: u64,
 }
 
+impl Version {
+    fn of(a: &floe_meta::Attr) -> Version {
+        Version { mtime: a.mtime, ctime: a.ctime, size: a.size }
+    }
+}
+
 /// Past this many inodes the table starts again: forgetting costs one cache refill.
 const MAX_SEEN: usize = 1 << 17;
 
@@ -149,11 +155,23 @@ impl SeenVersions {
     /// Records `attr` as the inode's version and returns whether it is the one recorded
     /// before (the cached data is still valid).
     pub(crate) fn unchanged(&self, attr: &floe_meta::Attr) -> bool {
-        let now = Version { mtime: attr.mtime, ctime: attr.ctime, size: attr.size };
+        let now = Version::of(attr);
         let mut seen = lock(&self.seen);
         if seen.len() >= MAX_SEEN && !seen.contains_key(&attr.ino) {
             seen.clear();
         }
         seen.insert(attr.ino, now) == Some(now)
+    }
+
+    /// This client committed a change: when nobody changed the inode since this client
+    /// saw it (`before` is what it saw), its cache still holds, now as of `after`
+    /// (the kernel saw the writes go through it).
+    pub(crate) fn committed(&self, c: &floe_meta::Committed) {
+        let mut seen = lock(&self.seen);
+        if let Some(v) = seen.get_mut(&c.after.ino) {
+            if *v == Version::of(&c.before) {
+                *v = Version::of(&c.after);
+            }
+        }
     }
 }

@@ -98,6 +98,7 @@ pub(crate) struct WriteContext<'a> {
     pub(crate) blocks: &'a Arc<BlockStore>,
     pub(crate) ids: &'a SliceIds,
     pub(crate) inline_max: usize,
+    pub(crate) seen: &'a crate::handles::SeenVersions,
 }
 
 impl WriteBuffer {
@@ -228,7 +229,8 @@ impl WriteBuffer {
         let mut news: Vec<NewSlice<'_>> =
             inline.iter().map(|(id, d)| NewSlice { id: *id, size: d.len() as u32, inline: Some(d) }).collect();
         news.extend(object_slices.iter().map(|(id, size)| NewSlice { id: *id, size: *size, inline: None }));
-        cx.meta.commit_truncate_write(cx.fs, ino, self.truncate, &news, &placements, self.end)?;
+        let committed = cx.meta.commit_truncate_write(cx.fs, ino, self.truncate, &news, &placements, self.end)?;
+        cx.seen.committed(&committed);
         self.truncate = None;
         self.changed = None;
         for s in self.slices.drain(..) {

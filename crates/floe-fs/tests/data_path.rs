@@ -504,6 +504,26 @@ fn open_reports_changes_made_by_other_clients() {
     assert!(!after_chmod.cache_valid, "a chmod by another client must drop the cached attributes");
     assert_eq!(after_chmod.attr.perm, 0o600);
     b.release(after_chmod.fh).expect("close");
+
+    // This client's own writes keep its cache: the kernel saw them go through it.
+    let w = b.open(&root(), attr.ino, libc::O_WRONLY).expect("open for writing").fh;
+    b.write(w, 0, b"mine!").expect("write");
+    b.release(w).expect("close");
+    let mine = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
+    assert!(mine.cache_valid, "a client's own commit does not drop its cache");
+    b.release(mine.fh).expect("close");
+
+    // Unless another client committed between this client's open and its commit.
+    let w = b.open(&root(), attr.ino, libc::O_WRONLY).expect("open for writing").fh;
+    let other = a.open(&root(), attr.ino, libc::O_WRONLY).expect("open").fh;
+    a.write(other, 3, b"A").expect("write");
+    a.release(other).expect("close");
+    b.write(w, 0, b"B").expect("write");
+    b.release(w).expect("close");
+    let mixed = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
+    assert!(!mixed.cache_valid, "another client's commit in between must drop the cache");
+    assert_eq!(b.read(mixed.fh, 0, 100).expect("read"), b"BinA!");
+    b.release(mixed.fh).expect("close");
 }
 
 /// A client that crashes while collecting garbage leaves slice records whose objects it

@@ -59,6 +59,8 @@ pub struct Mounts {
 
 struct Attached {
     id: u64,
+    root: InodeId,
+    notifier: Notifier,
     tx: mpsc::Sender<Job>,
 }
 
@@ -87,6 +89,7 @@ impl Mounts {
     /// Starts delivering notifications to mount `id`, whose root directory is `root`.
     pub(crate) fn attach(&self, id: u64, root: InodeId, notifier: Notifier) {
         let (tx, rx) = mpsc::channel::<Job>();
+        let own = notifier.clone();
         let spawned = std::thread::Builder::new().name(format!("floe-notify-{id}")).spawn(move || {
             for job in rx {
                 for s in &job.stale {
@@ -98,7 +101,7 @@ impl Mounts {
             }
         });
         match spawned {
-            Ok(_) => lock(&self.mounts).push(Attached { id, tx }),
+            Ok(_) => lock(&self.mounts).push(Attached { id, root, notifier: own, tx }),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start a notification thread; this mount's kernel cache may lag behind the others' changes by the attribute TTL")
             }
@@ -115,9 +118,14 @@ impl Mounts {
         lock(&self.mounts).iter().any(|m| m.id != id)
     }
 
-    /// Tells mount `id` alone to forget `stale`, waiting as [`Mounts::notify`] does.
-    pub(crate) fn notify_one(&self, id: u64, stale: Stale) {
-        self.notify_where(|m| m == id, vec![stale]);
+    /// Makes mount `id` forget the attributes of `ino` at once, on this thread. Safe
+    /// from a request handler: dropping attributes takes no lock a request can hold
+    /// (unlike dropping pages or names).
+    pub(crate) fn forget_attrs_now(&self, id: u64, ino: InodeId) {
+        let target = lock(&self.mounts).iter().find(|m| m.id == id).map(|m| (m.root, m.notifier.clone()));
+        if let Some((root, notifier)) = target {
+            deliver(&notifier, root, &Stale::attrs(ino));
+        }
     }
 
     /// Tells every mount but `except` (every mount when `None`) to forget `stale`,

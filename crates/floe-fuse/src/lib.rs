@@ -407,8 +407,10 @@ impl fuser::Filesystem for FloeFuse {
                 // (close-to-open): without FOPEN_KEEP_CACHE the kernel drops this
                 // mount's cached pages; its attributes (the size reads stop at) and the
                 // other mounts' caches are dropped here.
-                self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
-                self.mounts.notify_one(self.id, Stale::attrs(ino));
+                if self.mounts.has_others(self.id) {
+                    self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
+                }
+                self.mounts.forget_attrs_now(self.id, ino);
                 reply.opened(FileHandle(o.fh), FopenFlags::empty())
             }
             Err(e) => reply.error(errno(e)),

@@ -1779,6 +1779,8 @@ pub fn check_commit_truncate_write(meta: &Meta) {
     let f = t.file(&root(), ROOT, "f");
     let old = t.write_inline(f.ino, 0, 0, &[b'o'; 100]);
     let far = t.write_inline(f.ino, 1, 0, b"far");
+    let before = t.attr(f.ino);
+    tick();
     let id = ok(meta.next_slice_ids(t.id, 1), "next_slice_ids");
     let r = SliceRef { id, size: 10, off: 0, len: 10, pos: 0, inline: None };
     let a = ok(
@@ -1792,6 +1794,9 @@ pub fn check_commit_truncate_write(meta: &Meta) {
         ),
         "commit_truncate_write",
     );
+    assert_eq!(a.before, before, "the attributes before the commit, as the transaction found them");
+    let a = a.after;
+    assert!(a.mtime > before.mtime && a.ctime > before.ctime);
     assert_eq!(a.size, 10, "the file is cut, then grown to the write's end");
     assert_eq!(t.attr(f.ino).size, 10);
     assert_eq!(t.segments(f.ino, 0, 0, 100), vec![(0, 10, Some((id, 0))), (10, 90, None)]);
@@ -1803,11 +1808,12 @@ pub fn check_commit_truncate_write(meta: &Meta) {
     let id2 = ok(meta.next_slice_ids(t.id, 1), "next_slice_ids");
     let r = SliceRef { id: id2, size: 2, off: 0, len: 2, pos: 20, inline: None };
     let slice = NewSlice { id: id2, size: 2, inline: Some(b"xy") };
-    let a = ok(meta.commit_truncate_write(t.id, f.ino, Some(4), &[slice], &[Placement { chunk: 0, r }], 22), "commit");
+    let a = ok(meta.commit_truncate_write(t.id, f.ino, Some(4), &[slice], &[Placement { chunk: 0, r }], 22), "commit")
+        .after;
     assert_eq!(a.size, 22);
     assert_eq!(t.segments(f.ino, 0, 0, 22), vec![(0, 4, Some((id, 0))), (4, 16, None), (20, 2, Some((id2, 0)))]);
     // Without a truncate it is commit_write.
-    let a = ok(meta.commit_truncate_write(t.id, f.ino, None, &[], &[], 5), "commit without truncate");
+    let a = ok(meta.commit_truncate_write(t.id, f.ino, None, &[], &[], 5), "commit without truncate").after;
     assert_eq!(a.size, 22, "no truncate: the size never shrinks");
 }
 

@@ -28,8 +28,8 @@ pub use ops::access_point::{
     AccessPoint, AccessPointId, FsPolicy, NewAccessPoint, RootCreation, ACCESS_POINT_PATH_MAX, SQUASHED_ID,
 };
 pub use ops::{
-    drop_privileges, DirEntry, FileSystemInfo, Meta, NamespaceReport, NewNode, NewSlice, Placement, RenameFlags,
-    SliceInfo, StatFs, Unlinked, XattrFlags, LOST_FOUND, MAX_FILE_SIZE,
+    drop_privileges, Committed, DirEntry, FileSystemInfo, Meta, NamespaceReport, NewNode, NewSlice, Placement,
+    RenameFlags, SliceInfo, StatFs, Unlinked, XattrFlags, LOST_FOUND, MAX_FILE_SIZE,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};

@@ -17,6 +17,14 @@ pub struct SliceInfo {
     pub inline: bool,
 }
 
+/// An inode's attributes just before and just after a commit, in its transaction: a
+/// client that knew the "before" knows its own change is the only one in between.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub before: Attr,
+    pub after: Attr,
+}
+
 /// A slice written by a client, to be made visible by [`Meta::commit_write`].
 #[derive(Clone, Debug)]
 pub struct NewSlice<'a> {
@@ -66,7 +74,7 @@ impl Meta {
         placements: &[Placement],
         end: u64,
     ) -> Result<Attr> {
-        self.commit_truncate_write(fs, ino, None, slices, placements, end)
+        Ok(self.commit_truncate_write(fs, ino, None, slices, placements, end)?.after)
     }
 
     /// [`Meta::commit_write`] after first cutting the file to `truncate_to` bytes, in the
@@ -79,7 +87,7 @@ impl Meta {
         slices: &[NewSlice<'_>],
         placements: &[Placement],
         end: u64,
-    ) -> Result<Attr> {
+    ) -> Result<Committed> {
         if end > MAX_FILE_SIZE {
             return Err(MetaError::FileTooLarge);
         }
@@ -88,6 +96,7 @@ impl Meta {
             if a.kind != FileKind::File {
                 return Err(MetaError::Invalid("not a regular file"));
             }
+            let before = a.clone();
             if let Some(size) = truncate_to {
                 truncate(t, fs, &mut a, size)?;
             }
@@ -108,7 +117,7 @@ impl Meta {
             a.mtime = now;
             a.ctime = now;
             t.put_inode(fs, &a)?;
-            Ok(a)
+            Ok(Committed { before, after: a })
         })
     }
 

@@ -11,7 +11,7 @@ mod xattr;
 use crate::store::{MetaStore, MetaTxn, TxnMode};
 use crate::{FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, TimeSpec};
 pub use attr::{drop_privileges, MAX_FILE_SIZE};
-pub use data::{NewSlice, Placement, SliceInfo};
+pub use data::{Committed, NewSlice, Placement, SliceInfo};
 pub use fsck::{NamespaceReport, LOST_FOUND};
 pub use namespace::{DirEntry, NewNode, RenameFlags, Unlinked};
 use std::sync::Arc;
