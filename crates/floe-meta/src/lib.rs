@@ -2,7 +2,7 @@
 //!
 //! The crate has two layers. [`MetaStore`]/[`MetaTxn`] is the backend seam: row-level
 //! reads and writes of file systems, inodes, directory entries, chunk maps, slices,
-//! symlinks, xattrs and sessions, inside one transaction. [`Meta`] is written once on
+//! symlinks, xattrs, sessions and locks, inside one transaction. [`Meta`] is written once on
 //! top of it: every POSIX namespace operation (create, link, rename, setattr with its
 //! permission rules, truncate, ...) as one transaction, retried when the backend reports
 //! a serialization conflict. Backends therefore hold no file system logic.
@@ -25,8 +25,8 @@ pub use error::{MetaError, Result};
 pub use ids::{FileSystemId, InodeId, SessionId, SliceId};
 pub use ops::access::{Access, Caller};
 pub use ops::{
-    drop_privileges, DirEntry, FileSystemInfo, Meta, NewNode, NewSlice, Placement, RenameFlags, SliceInfo, StatFs,
-    XattrFlags, MAX_FILE_SIZE,
+    drop_privileges, DirEntry, FileSystemInfo, Lock, LockOwner, LockType, Meta, NewNode, NewSlice, Placement,
+    RenameFlags, SetLock, SliceInfo, StatFs, XattrFlags, LOCK_END, MAX_FILE_SIZE,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};

@@ -1,6 +1,6 @@
 //! The backend seam: row-level access to metadata inside one transaction.
 
-use crate::ops::{FileSystemInfo, SliceInfo};
+use crate::ops::{FileSystemInfo, Lock, LockOwner, SliceInfo};
 use crate::{Attr, FileKind, FileSystemId, InodeId, Result, SessionId, SliceId, SliceRef, TimeSpec};
 
 /// Whether a transaction may write. Backends may serve reads from other connections.
@@ -130,4 +130,12 @@ pub trait MetaTxn {
     fn is_sustained(&mut self, fs: FileSystemId, ino: InodeId) -> Result<bool>;
     /// Stops keeping the inode alive; returns whether any session still does.
     fn release_sustained(&mut self, session: SessionId, fs: FileSystemId, ino: InodeId) -> Result<bool>;
+
+    // Byte-range locks.
+    /// Every lock held on an inode, ordered by start offset.
+    fn inode_locks(&mut self, fs: FileSystemId, ino: InodeId) -> Result<Vec<Lock>>;
+    /// Replaces everything `owner` holds on the inode with `locks` (none: releases all).
+    fn replace_locks(&mut self, fs: FileSystemId, ino: InodeId, owner: LockOwner, locks: &[Lock]) -> Result<()>;
+    /// Deletes every lock a session holds, on any inode.
+    fn delete_session_locks(&mut self, session: SessionId) -> Result<()>;
 }

@@ -87,6 +87,12 @@ conformance_tests!(
     check_xattr_flags_and_limits,
     check_xattr_permissions,
     check_concurrent_creates,
+    check_lock_split_and_merge,
+    check_lock_unlock_sub_range,
+    check_lock_upgrade_and_downgrade,
+    check_lock_conflicts,
+    check_lock_release,
+    check_lock_session_end_frees_locks,
 );
 
 /// Checks that fail because of a known bug (and are ignored above).

@@ -3,6 +3,7 @@
 pub mod access;
 mod attr;
 mod data;
+mod lock;
 mod namespace;
 mod xattr;
 
@@ -10,6 +11,7 @@ use crate::store::{MetaStore, MetaTxn, TxnMode};
 use crate::{FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, TimeSpec};
 pub use attr::{drop_privileges, MAX_FILE_SIZE};
 pub use data::{NewSlice, Placement, SliceInfo};
+pub use lock::{Lock, LockOwner, LockType, SetLock, LOCK_END};
 pub use namespace::{DirEntry, NewNode, RenameFlags};
 use std::sync::Arc;
 pub use xattr::XattrFlags;
@@ -143,10 +145,13 @@ impl Meta {
         })
     }
 
-    /// Ends a session cleanly: what it held is released and the unlinked inodes it
-    /// kept alive are purged.
+    /// Ends a session cleanly (or expires a dead one): what it held — locks, reserved
+    /// slices — is released and the unlinked inodes it kept alive are purged.
     pub fn close_session(&self, fs: FileSystemId, session: SessionId) -> Result<()> {
-        let held = self.write(|t| t.delete_session(session))?;
+        let held = self.write(|t| {
+            t.delete_session_locks(session)?;
+            t.delete_session(session)
+        })?;
         for ino in held {
             self.purge_if_unlinked(fs, ino)?;
         }
