@@ -23,6 +23,7 @@ pub struct FileSystem {
     pub(crate) blocks: Arc<BlockStore>,
     pub(crate) config: FsConfig,
     handles: Handles,
+    pub(crate) locks: crate::locks::Locks,
     ids: SliceIds,
     background: Mutex<Option<JoinHandle<()>>>,
     pub(crate) signals: Arc<(Mutex<crate::gc::Signals>, Condvar)>,
@@ -46,6 +47,7 @@ impl FileSystem {
             blocks,
             config,
             handles: Handles::default(),
+            locks: crate::locks::Locks::default(),
             ids: SliceIds::new(),
             background: Mutex::new(None),
             signals: Arc::new((Mutex::new(crate::gc::Signals::default()), Condvar::new())),
@@ -68,11 +70,13 @@ impl FileSystem {
         &self.blocks
     }
 
-    /// Commits every pending write, stops the background work and ends the session.
+    /// Commits every pending write, stops the background work and ends the session,
+    /// which releases every lock this client holds (waiting requests fail with EINTR).
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        self.stop_lock_waiters();
         let mut first_err = None;
         for (ino, inode) in self.handles.all_inodes() {
             let mut st = inode.lock();
@@ -133,7 +137,7 @@ impl FileSystem {
     }
 
     /// Commits this client's pending writes of `ino`, if it has any.
-    fn commit_inode(&self, ino: InodeId) -> Result<()> {
+    pub(crate) fn commit_inode(&self, ino: InodeId) -> Result<()> {
         if let Some(inode) = self.handles.inode(ino) {
             let mut st = inode.lock();
             st.pending.commit(&self.write_context(), ino)?;

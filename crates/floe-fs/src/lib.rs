@@ -4,7 +4,9 @@
 //! A [`FileSystem`] is one client's view of one floe file system: it buffers writes
 //! per inode and commits them as slices (inline in the metadata when small, block
 //! objects otherwise), reads through a memory and a disk cache, tracks open handles,
-//! and runs the background work (session heartbeats, garbage collection, compaction).
+//! takes global byte-range locks (with NFS's revalidate-on-lock, flush-on-unlock), and
+//! runs the background work (session heartbeats and expiry, garbage collection,
+//! compaction).
 //!
 //! Not here: FUSE (`floe-fuse` adapts it), HTTP, sandboxes. Errors are [`FsError`],
 //! mapped to errno in one place ([`FsError::errno`]).
@@ -16,6 +18,7 @@ mod error;
 mod fs;
 mod gc;
 mod handles;
+mod locks;
 mod read;
 mod write;
 
@@ -23,7 +26,9 @@ pub use blocks::BlockStore;
 pub use config::FsConfig;
 pub use error::{FsError, Result};
 pub use floe_meta::{
-    Attr, Caller, DirEntry, FileKind, InodeId, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags,
+    Attr, Caller, DirEntry, FileKind, InodeId, LockType, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags,
+    LOCK_END,
 };
 pub use fs::{FileSystem, OpenFlags};
 pub use gc::{FsckReport, GcReport};
+pub use locks::{LockDone, LockHolder, LockInterrupted, LockRequest, LOCK_RETRY_INTERVAL};
