@@ -48,10 +48,17 @@ pub(crate) struct Signals {
     pub(crate) collect: bool,
 }
 
+/// How often a client beats and looks for dead clients: a third of its session ttl,
+/// and at least every second whatever the ttl, because other clients judge this one by
+/// their own ttl (a client with a 3 s ttl must not expire one whose ttl is 60 s).
+pub fn heartbeat_interval(session_ttl: Duration) -> Duration {
+    (session_ttl / 3).clamp(Duration::from_millis(100), Duration::from_secs(1))
+}
+
 pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
     let weak: Weak<FileSystem> = Arc::downgrade(&fs);
     let signals = Arc::clone(&fs.signals);
-    let heartbeat_every = (fs.config.session_ttl / 3).max(Duration::from_millis(100));
+    let heartbeat_every = heartbeat_interval(fs.config.session_ttl);
     let gc_every = fs.config.gc_interval;
     drop(fs);
     std::thread::Builder::new()
@@ -94,8 +101,9 @@ pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
 
 impl FileSystem {
     /// One heartbeat round: says this client is alive, and expires the sessions of
-    /// clients that are not. Run every ttl/3, so a dead client's locks are free at most
-    /// ttl + ttl/3 after its last heartbeat (plus one lock retry interval for a waiter).
+    /// clients that are not. Run every [`heartbeat_interval`], so a dead client's locks
+    /// are free at most ttl + one interval after its last heartbeat (plus one lock retry
+    /// interval for a waiter).
     fn beat(&self) {
         match self.meta.heartbeat(self.session) {
             Ok(true) => {}

@@ -30,5 +30,5 @@ pub use floe_meta::{
     LOCK_END,
 };
 pub use fs::{FileSystem, OpenFlags};
-pub use gc::{FsckReport, GcReport};
+pub use gc::{heartbeat_interval, FsckReport, GcReport};
 pub use locks::{LockDone, LockHolder, LockInterrupted, LockRequest, LOCK_RETRY_INTERVAL};
