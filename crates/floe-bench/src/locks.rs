@@ -53,7 +53,8 @@ struct Client {
 impl Client {
     fn mount(env: &Environment, name: &str) -> Result<Client> {
         let dir = env.work().join(name);
-        let _ = std::process::Command::new("umount").arg("-l").arg(&dir).status();
+        // A mount left by an interrupted earlier run.
+        let _ = std::process::Command::new("umount").arg("-l").arg(&dir).stderr(std::process::Stdio::null()).status();
         std::fs::create_dir_all(&dir)?;
         let out = std::process::Command::new(env.floe())
             .arg("--data-dir")
@@ -82,7 +83,8 @@ impl Client {
             bail!("kill: {}", std::io::Error::last_os_error());
         }
         let at = Instant::now();
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).status();
+        let _ =
+            std::process::Command::new("umount").arg("-l").arg(&self.dir).stderr(std::process::Stdio::null()).status();
         std::mem::forget(self);
         Ok(at)
     }
