@@ -4,6 +4,7 @@
 //! peer). Rounds alternate between targets; results are percentiles and ratios,
 //! printed as Markdown and written as JSON. Not a test: nothing here fails on timing.
 
+mod locks;
 mod setup;
 mod stats;
 mod workloads;
@@ -27,7 +28,7 @@ pub struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/fs.json")]
     json: PathBuf,
-    /// Workloads to run (default: all): json30, seed, meta, tree, seq.
+    /// Workloads to run (default: all): json30, seed, meta, tree, seq, locks.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -58,6 +59,9 @@ fn run(args: Args) -> Result<()> {
         }
         if wants("seq") {
             workloads::sequential(&env, &args, &mut report)?;
+        }
+        if wants("locks") {
+            locks::locks(&env, &args, &mut report)?;
         }
         Ok(())
     })();

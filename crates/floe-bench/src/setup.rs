@@ -111,6 +111,23 @@ impl Environment {
         Ok(Environment { targets, floe, data, floe_mnt, rclone_mnt, work: work.clone(), shm })
     }
 
+    pub fn floe(&self) -> &Path {
+        &self.floe
+    }
+
+    /// floe's data directory (other clients of the bench file system mount it too).
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    pub fn work(&self) -> &Path {
+        &self.work
+    }
+
+    pub fn shm(&self) -> &Path {
+        &self.shm
+    }
+
     pub fn describe(&self) -> String {
         let commit = run(Command::new("git").args(["rev-parse", "--short", "HEAD"])).unwrap_or_default();
         let mem = std::fs::read_to_string("/proc/meminfo")

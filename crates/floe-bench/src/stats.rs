@@ -38,6 +38,8 @@ pub struct Table {
     pub unit: &'static str,
     /// Whether bigger samples are better (throughput) or worse (latency).
     pub higher_is_better: bool,
+    /// Print the maximum too (latencies: BENCH.md asks for it).
+    pub show_max: bool,
     pub rows: Vec<(String, Vec<Series>)>,
 }
 
@@ -77,12 +79,15 @@ impl Report {
             out.push_str(&format!("\n### {} ({})\n\n| case | n |", t.title, t.unit));
             for name in &targets {
                 out.push_str(&format!(" {name} p50 | {name} p99 |"));
+                if t.show_max {
+                    out.push_str(&format!(" {name} max |"));
+                }
             }
             for name in targets.iter().skip(1) {
                 out.push_str(&format!(" floe/{name} p50 |"));
             }
             out.push_str("\n|---|---|");
-            out.push_str(&"---|---|".repeat(targets.len()));
+            out.push_str(&(if t.show_max { "---|---|---|" } else { "---|---|" }).repeat(targets.len()));
             out.push_str(&"---|".repeat(targets.len().saturating_sub(1)));
             out.push('\n');
             for (case, series) in &t.rows {
@@ -90,12 +95,18 @@ impl Report {
                 out.push_str(&format!("| {case} | {n} |"));
                 for s in series {
                     out.push_str(&format!(" {} | {} |", fmt(s.pct(0.5)), fmt(s.pct(0.99))));
+                    if t.show_max {
+                        out.push_str(&format!(" {} |", fmt(s.max())));
+                    }
                 }
                 let floe = series[0].pct(0.5);
                 for s in series.iter().skip(1) {
                     out.push_str(&format!(" {:.2}x |", floe / s.pct(0.5)));
                 }
                 out.push('\n');
+            }
+            if targets.len() < 2 {
+                continue;
             }
             out.push_str(if t.higher_is_better {
                 "\nfloe/x > 1 means floe is faster.\n"

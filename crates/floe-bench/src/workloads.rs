@@ -73,6 +73,7 @@ pub fn json30(env: &Environment, args: &Args, report: &mut Report) -> Result<()>
         title: "30-byte JSON file".into(),
         unit: "µs",
         higher_is_better: false,
+        show_max: false,
         rows: vec![
             ("rewrite: open(O_TRUNC) + write + close".into(), writes),
             ("read, warm: open + read + close".into(), reads),
@@ -125,6 +126,7 @@ pub fn seed(env: &Environment, args: &Args, report: &mut Report) -> Result<()> {
         title: "Seed table: read a file, write it back as a new file (warm)".into(),
         unit: "ms",
         higher_is_better: false,
+        show_max: false,
         rows,
     });
     Ok(())
@@ -160,6 +162,7 @@ pub fn meta_ops(env: &Environment, args: &Args, report: &mut Report) -> Result<(
         title: "Metadata: 10,000 files in one directory".into(),
         unit: "operations/s",
         higher_is_better: true,
+        show_max: false,
         rows: vec![("create".into(), create), ("stat".into(), stat), ("unlink".into(), unlink)],
     });
     Ok(())
@@ -193,6 +196,7 @@ pub fn tree(env: &Environment, args: &Args, report: &mut Report) -> Result<()> {
         ),
         unit: "s",
         higher_is_better: false,
+        show_max: false,
         rows: vec![("tar -xf".into(), s)],
     });
     Ok(())
@@ -247,6 +251,7 @@ pub fn sequential(env: &Environment, args: &Args, report: &mut Report) -> Result
         title: "400 MiB sequential, 1 MiB requests".into(),
         unit: "MiB/s",
         higher_is_better: true,
+        show_max: false,
         rows: vec![("write + close".into(), write), ("read, warm".into(), warm), ("read, cold".into(), cold)],
     });
     Ok(())

@@ -15,7 +15,8 @@ pub struct FsConfig {
     pub memory_cache: usize,
     /// A directory for the node-local disk cache of blocks, and its size limit.
     pub disk_cache: Option<(PathBuf, u64)>,
-    /// A client that misses heartbeats this long is dead: its sessions expire.
+    /// A client that misses heartbeats this long is dead: its sessions expire, and with
+    /// them its locks. Clients beat every ttl/3, at least every second.
     pub session_ttl: Duration,
     /// How often garbage collection and compaction run.
     pub gc_interval: Duration,

@@ -23,6 +23,12 @@ pub enum FsError {
     FileTooLarge,
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
+    /// A lock request met a conflicting lock and may not wait.
+    #[error("resource temporarily unavailable")]
+    WouldBlock,
+    /// A waiting lock request was given up: the caller got a signal, or unmount.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 pub type Result<T, E = FsError> = std::result::Result<T, E>;
@@ -58,6 +64,8 @@ impl FsError {
             FsError::NotSupported => libc::EOPNOTSUPP,
             FsError::FileTooLarge => libc::EFBIG,
             FsError::Invalid(_) => libc::EINVAL,
+            FsError::WouldBlock => libc::EAGAIN,
+            FsError::Interrupted => libc::EINTR,
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct FileSystem {
     pub(crate) config: FsConfig,
     handles: Handles,
     seen: SeenVersions,
+    pub(crate) locks: crate::locks::Locks,
     ids: SliceIds,
     background: Mutex<Option<JoinHandle<()>>>,
     pub(crate) signals: Arc<(Mutex<crate::gc::Signals>, Condvar)>,
@@ -68,6 +69,7 @@ impl FileSystem {
             config,
             handles: Handles::default(),
             seen: SeenVersions::default(),
+            locks: crate::locks::Locks::default(),
             ids: SliceIds::new(),
             background: Mutex::new(None),
             signals: Arc::new((Mutex::new(crate::gc::Signals::default()), Condvar::new())),
@@ -85,8 +87,11 @@ impl FileSystem {
         *self.revalidate_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
-    /// Drops everything this client caches of `ino`'s data and attributes, so that the
-    /// next reads see what other clients committed (taking a lock does this).
+    /// Drops everything this client caches of `ino`'s data and attributes, so that
+    /// reads after this call see everything committed before it (NFS: taking a lock
+    /// revalidates the file): floe's chunk maps here, the kernel's caches of every mount
+    /// through the hook the FUSE client installs. Every cache of file data that can go
+    /// stale is dropped here, and only here.
     pub fn revalidate(&self, ino: InodeId) {
         if let Some(inode) = self.handles.inode(ino) {
             inode.lock().chunks.clear();
@@ -108,11 +113,13 @@ impl FileSystem {
         &self.blocks
     }
 
-    /// Commits every pending write, stops the background work and ends the session.
+    /// Commits every pending write, stops the background work and ends the session,
+    /// which releases every lock this client holds (waiting requests fail with EINTR).
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        self.stop_lock_waiters();
         let mut first_err = None;
         for (ino, inode) in self.handles.all_inodes() {
             let mut st = inode.lock();
@@ -166,7 +173,7 @@ impl FileSystem {
     }
 
     /// Commits this client's pending writes of `ino`, if it has any.
-    fn commit_inode(&self, ino: InodeId) -> Result<()> {
+    pub(crate) fn commit_inode(&self, ino: InodeId) -> Result<()> {
         if let Some(inode) = self.handles.inode(ino) {
             let mut st = inode.lock();
             st.pending.commit(&self.write_context(), ino)?;

@@ -1,6 +1,7 @@
-//! Background work of a client: session heartbeats, expiring dead clients' sessions,
-//! deleting objects no metadata references (garbage collection), rewriting fragmented
-//! chunks (compaction), and the consistency check behind `floe fsck`.
+//! Background work of a client: session heartbeats, expiring dead clients' sessions
+//! (and with them their locks), deleting objects no metadata references (garbage
+//! collection), rewriting fragmented chunks (compaction), and the consistency check
+//! behind `floe fsck`.
 
 use crate::read::read_committed;
 use crate::{FileSystem, Result};
@@ -50,10 +51,17 @@ pub(crate) struct Signals {
     pub(crate) collect: bool,
 }
 
+/// How often a client beats and looks for dead clients: a third of its session ttl,
+/// and at least every second whatever the ttl, because other clients judge this one by
+/// their own ttl (a client with a 3 s ttl must not expire one whose ttl is 60 s).
+pub fn heartbeat_interval(session_ttl: Duration) -> Duration {
+    (session_ttl / 3).clamp(Duration::from_millis(100), Duration::from_secs(1))
+}
+
 pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
     let weak: Weak<FileSystem> = Arc::downgrade(&fs);
     let signals = Arc::clone(&fs.signals);
-    let heartbeat_every = (fs.config.session_ttl / 3).max(Duration::from_millis(100));
+    let heartbeat_every = heartbeat_interval(fs.config.session_ttl);
     let gc_every = fs.config.gc_interval;
     drop(fs);
     std::thread::Builder::new()
@@ -81,9 +89,7 @@ pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
                 }
                 if last_beat.elapsed() >= heartbeat_every {
                     last_beat = Instant::now();
-                    if let Err(e) = fs.meta.heartbeat(fs.session) {
-                        tracing::warn!(error = %e, "session heartbeat failed");
-                    }
+                    fs.beat();
                 }
                 if last_gc.elapsed() >= gc_every {
                     last_gc = Instant::now();
@@ -97,9 +103,34 @@ pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
 }
 
 impl FileSystem {
+    /// One heartbeat round: says this client is alive, and expires the sessions of
+    /// clients that are not. Run every [`heartbeat_interval`], so a dead client's locks
+    /// are free at most ttl + one interval after its last heartbeat (plus one lock retry
+    /// interval for a waiter).
+    fn beat(&self) {
+        match self.meta.heartbeat(self.session) {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(
+                session = %self.session,
+                "this client's session was expired by another client (missed heartbeats): its locks are lost"
+            ),
+            Err(e) => tracing::warn!(error = %e, "session heartbeat failed"),
+        }
+        match self.meta.expire_sessions(self.info.id, self.config.session_ttl) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(sessions = n, "expired the sessions of dead clients");
+                self.wake_lock_waiters();
+            }
+            Err(e) => tracing::warn!(error = %e, "expiring dead sessions failed"),
+        }
+    }
+
     /// One round of background maintenance: expire dead sessions, compact, collect.
     pub fn maintain(&self) -> Result<GcReport> {
-        self.meta.expire_sessions(self.info.id, self.config.session_ttl)?;
+        if self.meta.expire_sessions(self.info.id, self.config.session_ttl)? > 0 {
+            self.wake_lock_waiters();
+        }
         self.compact()?;
         self.collect_garbage()
     }

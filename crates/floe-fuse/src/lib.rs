@@ -8,13 +8,16 @@
 mod attr;
 mod caller;
 mod invalidate;
+mod lock;
 
 use caller::Callers;
-use floe_fs::{FileSystem, FsError, InodeId, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags};
+use floe_fs::{
+    FileSystem, FsError, InodeId, LockRequest, LockType, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags,
+};
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
     MountOption, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 pub use invalidate::Mounts;
 use invalidate::Stale;
@@ -251,6 +254,10 @@ impl fuser::Filesystem for FloeFuse {
             // rules of a local file system; the kernel only says when the writer lacks
             // CAP_FSETID.
             InitFlags::FUSE_HANDLE_KILLPRIV_V2,
+            // Without these the kernel keeps fcntl and flock locks to itself, local to
+            // one machine; with them every lock goes to floe and holds across clients.
+            InitFlags::FUSE_POSIX_LOCKS,
+            InitFlags::FUSE_FLOCK_LOCKS,
         ] {
             // A kernel without one of these simply runs without it.
             let _ = config.add_capabilities(flag);
@@ -461,21 +468,83 @@ impl fuser::Filesystem for FloeFuse {
         }
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
-        empty(reply, self.fs.flush(fh.0))
+    /// Every close(2). POSIX: any close by a process drops the fcntl locks it holds on
+    /// the file (`lock_owner` is the process's file table).
+    fn flush(&self, _req: &Request, ino: INodeNo, fh: FileHandle, lock_owner: LockOwner, reply: ReplyEmpty) {
+        let flushed = self.fs.flush(fh.0);
+        let released = self.fs.release_locks(InodeId(ino.0), lock_owner.0);
+        empty(reply, flushed.and(released))
     }
 
+    /// The last close of an open file; with `lock_owner` (FUSE_RELEASE_FLOCK_UNLOCK),
+    /// the file held a flock, released here.
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.fs.release(fh.0))
+        let released = lock_owner.map_or(Ok(()), |owner| self.fs.release_locks(InodeId(ino.0), owner.0));
+        let closed = self.fs.release(fh.0);
+        empty(reply, released.and(closed))
+    }
+
+    /// F_GETLK. The kernel cannot tell us whether it is fcntl or flock (fuser drops
+    /// `lk_flags`); both are byte-range records here (see docs/adr).
+    fn getlk(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        reply: ReplyLock,
+    ) {
+        let Some(typ) = lock::lock_type(typ) else { return reply.error(Errno::from_i32(libc::EINVAL)) };
+        let request = LockRequest { owner: lock_owner.0, typ, start, end, pid };
+        match self.fs.getlk(InodeId(ino.0), &request) {
+            Ok(Some(h)) => reply.locked(h.start, h.end, lock::libc_type(h.typ), h.pid),
+            Ok(None) => reply.locked(start, end, libc::F_UNLCK, 0),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    /// F_SETLK(W) and flock. A request that may sleep is handed to floe-fs's waiter
+    /// with the reply, so that no FUSE thread sleeps on a lock.
+    fn setlk(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        lock_owner: LockOwner,
+        start: u64,
+        end: u64,
+        typ: i32,
+        pid: u32,
+        sleep: bool,
+        reply: ReplyEmpty,
+    ) {
+        let Some(typ) = lock::lock_type(typ) else { return reply.error(Errno::from_i32(libc::EINVAL)) };
+        let request = LockRequest { owner: lock_owner.0, typ, start, end, pid };
+        let ino = InodeId(ino.0);
+        if sleep && typ != LockType::Unlock {
+            let tid = req.pid();
+            self.fs.setlk_wait(
+                ino,
+                &request,
+                Box::new(move || lock::signal_pending(tid)),
+                Box::new(move |outcome| empty(reply, outcome)),
+            );
+        } else {
+            empty(reply, self.fs.setlk(ino, &request))
+        }
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {

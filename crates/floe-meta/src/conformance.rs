@@ -12,9 +12,10 @@
 
 use crate::{
     resolve_chunk, AccessPointId, Attr, Caller, DirEntry, FileKind, FileSystemId, FileSystemInfo, FsPolicy, InodeId,
-    Meta, MetaError, NamespaceReport, NewAccessPoint, NewNode, NewSlice, Placement, RenameFlags, Result, RootCreation,
-    SegmentSource, SessionId, SetAttr, SliceId, SliceRef, TimeSpec, TimeUpdate, Unlinked, XattrFlags,
-    ACCESS_POINT_PATH_MAX, CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX, SYMLINK_MAX, XATTR_VALUE_MAX,
+    Lock, LockOwner, LockType, Meta, MetaError, NamespaceReport, NewAccessPoint, NewNode, NewSlice, Placement,
+    RenameFlags, Result, RootCreation, SegmentSource, SessionId, SetAttr, SetLock, SliceId, SliceRef, TimeSpec,
+    TimeUpdate, Unlinked, XattrFlags, ACCESS_POINT_PATH_MAX, CHUNK_SIZE, LOCK_END, MAX_FILE_SIZE, NAME_MAX,
+    SYMLINK_MAX, XATTR_VALUE_MAX,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,6 +104,12 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("check_access_point_root", check_access_point_root),
     ("check_symlink_parent", check_symlink_parent),
     ("check_resolve_symlink", check_resolve_symlink),
+    ("check_lock_split_and_merge", check_lock_split_and_merge),
+    ("check_lock_unlock_sub_range", check_lock_unlock_sub_range),
+    ("check_lock_upgrade_and_downgrade", check_lock_upgrade_and_downgrade),
+    ("check_lock_conflicts", check_lock_conflicts),
+    ("check_lock_release", check_lock_release),
+    ("check_lock_session_end_frees_locks", check_lock_session_end_frees_locks),
 ];
 
 /// Runs every check against `meta`, one after the other.
@@ -2515,4 +2522,221 @@ pub fn check_resolve_symlink(meta: &Meta) {
     assert_eq!(ok(resolve(ap.ino, "hidden/in/x", &alice()), "unsearchable"), ["hidden", "in", "x"]);
     assert_eq!(ok(resolve(ap.ino, "hidden/in/x", &root()), "searchable"), ["f", "x"]);
     assert!(ok(meta.readdir(t.id, b.ino, 0, 100, false), "readdir").iter().all(|e| e.name != b"lx"), "cleaned up");
+}
+
+// --- Byte-range locks ----------------------------------------------------------------
+
+fn lock_req(owner: LockOwner, typ: LockType, start: u64, end: u64, pid: u32) -> Lock {
+    Lock { owner, typ, start, end, pid }
+}
+
+/// The ranges an owner holds on an inode, in order.
+#[track_caller]
+fn held(meta: &Meta, fs: FileSystemId, ino: InodeId, owner: LockOwner) -> Vec<(LockType, u64, u64)> {
+    ok(meta.locks(fs, ino), "locks").into_iter().filter(|l| l.owner == owner).map(|l| (l.typ, l.start, l.end)).collect()
+}
+
+#[track_caller]
+fn set_ok(meta: &Meta, fs: FileSystemId, ino: InodeId, request: Lock) {
+    assert_eq!(ok(meta.set_lock(fs, ino, &request), "set_lock"), SetLock::Done, "{request:?} is granted");
+}
+
+/// An owner's new lock replaces what it held on the range: a different type splits
+/// the old range, the same type merges with overlapping and adjacent ranges.
+pub fn check_lock_split_and_merge(meta: &Meta) {
+    use LockType::{Read, Write};
+    let t = TestFs::new(meta, "lock-split");
+    let s = ok(meta.open_session(t.id, "conformance"), "open_session");
+    let f = t.file(&root(), ROOT, "f");
+    let a = LockOwner { session: s, owner: 1 };
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 0, 99, 10));
+    set_ok(meta, t.id, f.ino, lock_req(a, Read, 10, 19, 10));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, 9), (Read, 10, 19), (Write, 20, 99)], "a read lock splits");
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 15, 19, 10));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, 9), (Read, 10, 14), (Write, 15, 99)]);
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 10, 14, 10));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, 99)], "same-type neighbours merge into one range");
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 200, 299, 10));
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 100, 199, 10));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, 299)], "a lock filling a gap merges both sides");
+    set_ok(meta, t.id, f.ino, lock_req(a, Read, 300, LOCK_END, 10));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, 299), (Read, 300, LOCK_END)], "different types stay apart");
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 0, LOCK_END, 10));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, LOCK_END)], "a whole-file lock covers everything");
+    assert_err!(meta.set_lock(t.id, f.ino, &lock_req(a, Write, 10, 9, 10)), MetaError::Invalid(_), "start > end");
+    assert_err!(meta.set_lock(t.id, f.ino, &lock_req(a, Write, 0, LOCK_END + 1, 10)), MetaError::Invalid(_));
+    assert_err!(meta.get_lock(t.id, f.ino, &lock_req(a, Read, 5, 4, 10)), MetaError::Invalid(_));
+    ok(meta.close_session(t.id, s), "close_session");
+}
+
+/// F_UNLCK of a sub-range splits a lock; unlocking what is not held is a no-op.
+pub fn check_lock_unlock_sub_range(meta: &Meta) {
+    use LockType::{Read, Unlock, Write};
+    let t = TestFs::new(meta, "lock-unlock");
+    let s = ok(meta.open_session(t.id, "conformance"), "open_session");
+    let f = t.file(&root(), ROOT, "f");
+    let a = LockOwner { session: s, owner: 1 };
+    let b = LockOwner { session: s, owner: 2 };
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 0, LOCK_END, 10));
+    set_ok(meta, t.id, f.ino, lock_req(a, Unlock, 100, 199, 0));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, 99), (Write, 200, LOCK_END)]);
+    assert_eq!(ok(meta.set_lock(t.id, f.ino, &lock_req(b, Read, 150, 160, 11)), "set_lock"), SetLock::Done);
+    assert!(matches!(
+        ok(meta.set_lock(t.id, f.ino, &lock_req(b, Read, 150, 200, 11)), "set_lock"),
+        SetLock::Conflict(Lock { start: 200, .. })
+    ));
+    set_ok(meta, t.id, f.ino, lock_req(a, Unlock, 0, 49, 0));
+    set_ok(meta, t.id, f.ino, lock_req(a, Unlock, 1000, 1999, 0));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 50, 99), (Write, 200, 999), (Write, 2000, LOCK_END)]);
+    set_ok(meta, t.id, f.ino, lock_req(a, Unlock, 0, LOCK_END, 0));
+    assert!(held(meta, t.id, f.ino, a).is_empty(), "unlocking everything leaves nothing");
+    set_ok(meta, t.id, f.ino, lock_req(a, Unlock, 0, LOCK_END, 0));
+    assert_eq!(held(meta, t.id, f.ino, b), [(Read, 150, 160)], "another owner's lock is untouched");
+    ok(meta.close_session(t.id, s), "close_session");
+}
+
+/// Upgrading a read lock to a write lock waits for other readers; downgrading lets
+/// them in again.
+pub fn check_lock_upgrade_and_downgrade(meta: &Meta) {
+    use LockType::{Read, Unlock, Write};
+    let t = TestFs::new(meta, "lock-upgrade");
+    let s1 = ok(meta.open_session(t.id, "conformance 1"), "open_session");
+    let s2 = ok(meta.open_session(t.id, "conformance 2"), "open_session");
+    let f = t.file(&root(), ROOT, "f");
+    let a = LockOwner { session: s1, owner: 5 };
+    let b = LockOwner { session: s2, owner: 5 };
+    set_ok(meta, t.id, f.ino, lock_req(a, Read, 0, LOCK_END, 100));
+    set_ok(meta, t.id, f.ino, lock_req(b, Read, 0, LOCK_END, 200));
+    let upgrade = lock_req(a, Write, 0, LOCK_END, 100);
+    match ok(meta.set_lock(t.id, f.ino, &upgrade), "set_lock") {
+        SetLock::Conflict(l) => assert_eq!((l.owner, l.typ, l.pid), (b, Read, 200), "the other reader blocks"),
+        SetLock::Done => panic!("an upgrade was granted while another owner holds a read lock"),
+    }
+    assert_eq!(held(meta, t.id, f.ino, a), [(Read, 0, LOCK_END)], "a refused upgrade keeps the read lock");
+    set_ok(meta, t.id, f.ino, lock_req(b, Unlock, 0, LOCK_END, 0));
+    set_ok(meta, t.id, f.ino, upgrade);
+    assert_eq!(held(meta, t.id, f.ino, a), [(Write, 0, LOCK_END)]);
+    assert!(matches!(
+        ok(meta.set_lock(t.id, f.ino, &lock_req(b, Read, 10, 10, 200)), "set_lock"),
+        SetLock::Conflict(Lock { typ: Write, .. })
+    ));
+    set_ok(meta, t.id, f.ino, lock_req(a, Read, 0, LOCK_END, 100));
+    set_ok(meta, t.id, f.ino, lock_req(b, Read, 10, 10, 200));
+    assert_eq!(held(meta, t.id, f.ino, a), [(Read, 0, LOCK_END)], "downgraded");
+    ok(meta.close_session(t.id, s1), "close_session");
+    ok(meta.close_session(t.id, s2), "close_session");
+}
+
+/// Who conflicts with whom: only other owners (another owner number in the same
+/// session, or the same number in another session), only on overlapping bytes, and
+/// read locks only with write locks. The conflict names the first holder by offset.
+pub fn check_lock_conflicts(meta: &Meta) {
+    use LockType::{Read, Unlock, Write};
+    let t = TestFs::new(meta, "lock-conflicts");
+    let s1 = ok(meta.open_session(t.id, "conformance 1"), "open_session");
+    let s2 = ok(meta.open_session(t.id, "conformance 2"), "open_session");
+    let f = t.file(&root(), ROOT, "f");
+    let g = t.file(&root(), ROOT, "g");
+    let a = LockOwner { session: s1, owner: 1 };
+    let a_other_owner = LockOwner { session: s1, owner: 2 };
+    let a_other_session = LockOwner { session: s2, owner: 1 };
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 100, 199, 42));
+    set_ok(meta, t.id, f.ino, lock_req(a, Read, 300, 399, 42));
+    set_ok(meta, t.id, f.ino, lock_req(a, Write, 100, 199, 42));
+    for other in [a_other_owner, a_other_session] {
+        for (typ, start, end, conflict) in [
+            (Write, 0, 99, None),
+            (Read, 0, 100, Some((Write, 100, 199))),
+            (Write, 199, 199, Some((Write, 100, 199))),
+            (Read, 200, 299, None),
+            (Read, 300, 399, None),
+            (Write, 250, 300, Some((Read, 300, 399))),
+            (Write, 0, LOCK_END, Some((Write, 100, 199))),
+            (Write, 400, LOCK_END, None),
+        ] {
+            let request = lock_req(other, typ, start, end, 7);
+            let got = ok(meta.get_lock(t.id, f.ino, &request), "get_lock");
+            let want = conflict.map(|(ty, s, e)| lock_req(a, ty, s, e, 42));
+            assert_eq!(got, want, "get_lock {request:?}");
+            match ok(meta.set_lock(t.id, f.ino, &request), "set_lock") {
+                SetLock::Conflict(l) => assert_eq!(Some(l), want, "set_lock {request:?} reports its first holder"),
+                SetLock::Done => {
+                    assert_eq!(want, None, "set_lock {request:?} was granted over a conflicting lock");
+                    set_ok(meta, t.id, f.ino, lock_req(other, Unlock, 0, LOCK_END, 0));
+                }
+            }
+        }
+        assert_eq!(
+            ok(meta.get_lock(t.id, g.ino, &lock_req(other, Write, 0, LOCK_END, 7)), "get_lock"),
+            None,
+            "locks are per inode"
+        );
+    }
+    assert_eq!(ok(meta.get_lock(t.id, f.ino, &lock_req(a, Write, 0, LOCK_END, 42)), "get_lock"), None, "own locks");
+    assert_eq!(ok(meta.get_lock(t.id, f.ino, &lock_req(a_other_owner, Unlock, 0, 10, 0)), "get_lock"), None);
+    set_ok(meta, t.id, f.ino, lock_req(a_other_owner, Read, 300, 399, 43));
+    set_ok(meta, t.id, f.ino, lock_req(a_other_session, Read, 350, 450, 44));
+    let all = ok(meta.locks(t.id, f.ino), "locks");
+    assert_eq!(all.len(), 4, "three owners' locks side by side: {all:?}");
+    ok(meta.close_session(t.id, s1), "close_session");
+    ok(meta.close_session(t.id, s2), "close_session");
+}
+
+/// release_owner drops one owner's locks on one inode; release_session_locks drops
+/// every lock of a session.
+pub fn check_lock_release(meta: &Meta) {
+    use LockType::{Read, Write};
+    let t = TestFs::new(meta, "lock-release");
+    let s1 = ok(meta.open_session(t.id, "conformance 1"), "open_session");
+    let s2 = ok(meta.open_session(t.id, "conformance 2"), "open_session");
+    let f = t.file(&root(), ROOT, "f");
+    let g = t.file(&root(), ROOT, "g");
+    let a = LockOwner { session: s1, owner: 1 };
+    let a2 = LockOwner { session: s1, owner: 2 };
+    let b = LockOwner { session: s2, owner: 1 };
+    for ino in [f.ino, g.ino] {
+        set_ok(meta, t.id, ino, lock_req(a, Write, 0, 9, 1));
+        set_ok(meta, t.id, ino, lock_req(a, Read, 20, 29, 1));
+        set_ok(meta, t.id, ino, lock_req(a2, Read, 20, 29, 2));
+        set_ok(meta, t.id, ino, lock_req(b, Read, 20, 29, 3));
+    }
+    ok(meta.release_owner(t.id, f.ino, a), "release_owner");
+    assert!(held(meta, t.id, f.ino, a).is_empty(), "the owner's locks on f are gone");
+    assert_eq!(held(meta, t.id, g.ino, a), [(Write, 0, 9), (Read, 20, 29)], "its locks on g stay");
+    assert_eq!(held(meta, t.id, f.ino, a2), [(Read, 20, 29)], "another owner of the session keeps its lock");
+    ok(meta.release_owner(t.id, f.ino, a), "releasing again is a no-op");
+    ok(meta.release_session_locks(s1), "release_session_locks");
+    for ino in [f.ino, g.ino] {
+        let left: Vec<LockOwner> = ok(meta.locks(t.id, ino), "locks").into_iter().map(|l| l.owner).collect();
+        assert_eq!(left, [b], "only the other session's lock is left on {ino}");
+    }
+    assert!(ok(meta.heartbeat(s1), "heartbeat"), "releasing locks does not end the session");
+    ok(meta.close_session(t.id, s1), "close_session");
+    ok(meta.close_session(t.id, s2), "close_session");
+}
+
+/// A session that ends, cleanly or by expiring after a crash, takes its locks with it:
+/// the lock is free for others afterwards.
+pub fn check_lock_session_end_frees_locks(meta: &Meta) {
+    use LockType::Write;
+    const TTL: Duration = Duration::from_millis(750);
+    let t = TestFs::new(meta, "lock-session");
+    let closing = ok(meta.open_session(t.id, "closing"), "open_session");
+    let crashed = ok(meta.open_session(t.id, "crashed"), "open_session");
+    let f = t.file(&root(), ROOT, "f");
+    let g = t.file(&root(), ROOT, "g");
+    set_ok(meta, t.id, f.ino, lock_req(LockOwner { session: closing, owner: 1 }, Write, 0, LOCK_END, 1));
+    set_ok(meta, t.id, g.ino, lock_req(LockOwner { session: crashed, owner: 1 }, Write, 0, LOCK_END, 2));
+    ok(meta.close_session(t.id, closing), "close_session");
+    assert!(ok(meta.locks(t.id, f.ino), "locks").is_empty(), "a closed session's locks are gone");
+
+    std::thread::sleep(TTL * 2);
+    let survivor = ok(meta.open_session(t.id, "survivor"), "open_session");
+    let want = lock_req(LockOwner { session: survivor, owner: 1 }, Write, 0, LOCK_END, 3);
+    assert!(matches!(ok(meta.set_lock(t.id, g.ino, &want), "set_lock"), SetLock::Conflict(_)), "held until expiry");
+    assert_eq!(ok(meta.expire_sessions(t.id, TTL), "expire_sessions"), 1);
+    assert!(ok(meta.locks(t.id, g.ino), "locks").is_empty(), "an expired session's locks are gone");
+    set_ok(meta, t.id, g.ino, want);
+    ok(meta.close_session(t.id, survivor), "close_session");
+    assert!(ok(meta.locks(t.id, g.ino), "locks").is_empty());
 }

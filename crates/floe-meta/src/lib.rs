@@ -2,7 +2,7 @@
 //!
 //! The crate has two layers. [`MetaStore`]/[`MetaTxn`] is the backend seam: row-level
 //! reads and writes of file systems, inodes, directory entries, chunk maps, slices,
-//! symlinks, xattrs, sessions, access points and policies, inside one transaction. [`Meta`] is written once on
+//! symlinks, xattrs, sessions, locks, access points and policies, inside one transaction. [`Meta`] is written once on
 //! top of it: every POSIX namespace operation (create, link, rename, setattr with its
 //! permission rules, truncate, ...) as one transaction, retried when the backend reports
 //! a serialization conflict. Backends therefore hold no file system logic.
@@ -28,8 +28,9 @@ pub use ops::access_point::{
     AccessPoint, AccessPointId, FsPolicy, NewAccessPoint, RootCreation, ACCESS_POINT_PATH_MAX, SQUASHED_ID,
 };
 pub use ops::{
-    drop_privileges, Committed, DirEntry, FileSystemInfo, Meta, NamespaceReport, NewNode, NewSlice, Placement,
-    RenameFlags, SliceInfo, StatFs, Unlinked, XattrFlags, LOST_FOUND, MAX_FILE_SIZE,
+    drop_privileges, Committed, DirEntry, FileSystemInfo, Lock, LockOwner, LockType, Meta, NamespaceReport, NewNode,
+    NewSlice, Placement, RenameFlags, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END, LOST_FOUND,
+    MAX_FILE_SIZE,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};

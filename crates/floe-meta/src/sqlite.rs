@@ -6,7 +6,7 @@
 //! `busy_timeout` makes them wait.
 
 use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy, RootCreation};
-use crate::ops::{FileSystemInfo, SliceInfo};
+use crate::ops::{FileSystemInfo, Lock, LockOwner, LockType, SliceInfo};
 use crate::store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
 use crate::{Attr, Caller, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS access_points(
 CREATE INDEX IF NOT EXISTS access_points_fs ON access_points(fs, id);
 CREATE TABLE IF NOT EXISTS fs_policies(
     fs INTEGER PRIMARY KEY, read_only INTEGER NOT NULL, root_squash INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS locks(
+    fs INTEGER NOT NULL, ino INTEGER NOT NULL, session INTEGER NOT NULL, owner INTEGER NOT NULL,
+    typ INTEGER NOT NULL, range_start INTEGER NOT NULL, range_end INTEGER NOT NULL, pid INTEGER NOT NULL,
+    PRIMARY KEY(fs, ino, session, owner, range_start)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS locks_session ON locks(session);
 ";
 
 /// Metadata in one SQLite database file.
@@ -373,7 +378,9 @@ impl MetaTxn for SqliteTxn<'_> {
     }
 
     fn delete_fs(&mut self, fs: FileSystemId) -> Result<()> {
-        for table in ["inodes", "dentries", "symlinks", "xattrs", "chunk_refs", "slices", "sustained", "sessions"] {
+        for table in
+            ["inodes", "dentries", "symlinks", "xattrs", "chunk_refs", "slices", "sustained", "sessions", "locks"]
+        {
             self.exec(&format!("DELETE FROM {table} WHERE fs = ?1"), [fs.0 as i64])?;
         }
         for table in ["access_points", "fs_policies"] {
@@ -793,4 +800,50 @@ impl MetaTxn for SqliteTxn<'_> {
             |r| r.get(0),
         )
     }
+
+    fn inode_locks(&mut self, fs: FileSystemId, ino: InodeId) -> Result<Vec<Lock>> {
+        self.all(
+            "SELECT session, owner, typ, range_start, range_end, pid FROM locks WHERE fs = ?1 AND ino = ?2
+             ORDER BY range_start, session, owner",
+            params![fs.0 as i64, ino.0 as i64],
+            |r| {
+                Ok(Lock {
+                    // Owner numbers are any u64; they are stored bit for bit as i64.
+                    owner: LockOwner {
+                        session: SessionId(r.get::<_, i64>(0)? as u64),
+                        owner: r.get::<_, i64>(1)? as u64,
+                    },
+                    typ: if r.get::<_, i64>(2)? == LOCK_WRITE { LockType::Write } else { LockType::Read },
+                    start: r.get::<_, i64>(3)? as u64,
+                    end: r.get::<_, i64>(4)? as u64,
+                    pid: r.get::<_, i64>(5)? as u32,
+                })
+            },
+        )
+    }
+
+    fn replace_locks(&mut self, fs: FileSystemId, ino: InodeId, owner: LockOwner, locks: &[Lock]) -> Result<()> {
+        let (session, number) = (owner.session.0 as i64, owner.owner as i64);
+        self.exec(
+            "DELETE FROM locks WHERE fs = ?1 AND ino = ?2 AND session = ?3 AND owner = ?4",
+            params![fs.0 as i64, ino.0 as i64, session, number],
+        )?;
+        for l in locks {
+            let typ = if l.typ == LockType::Write { LOCK_WRITE } else { LOCK_READ };
+            self.exec(
+                "INSERT INTO locks(fs, ino, session, owner, typ, range_start, range_end, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![fs.0 as i64, ino.0 as i64, session, number, typ, l.start as i64, l.end as i64, l.pid as i64],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_session_locks(&mut self, session: SessionId) -> Result<()> {
+        self.exec("DELETE FROM locks WHERE session = ?1", [session.0 as i64])?;
+        Ok(())
+    }
 }
+
+const LOCK_READ: i64 = 1;
+const LOCK_WRITE: i64 = 2;

@@ -1,7 +1,7 @@
 //! The backend seam: row-level access to metadata inside one transaction.
 
 use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy};
-use crate::ops::{FileSystemInfo, SliceInfo};
+use crate::ops::{FileSystemInfo, Lock, LockOwner, SliceInfo};
 use crate::{Attr, FileKind, FileSystemId, InodeId, Result, SessionId, SliceId, SliceRef, TimeSpec};
 
 /// Whether a transaction may write. Backends may serve reads from other connections.
@@ -157,4 +157,12 @@ pub trait MetaTxn {
     /// The name under which directory `parent` holds `ino` (one of them, for a file
     /// with several links). May scan the directory: for rare paths only.
     fn dentry_name(&mut self, fs: FileSystemId, parent: InodeId, ino: InodeId) -> Result<Option<Vec<u8>>>;
+
+    // Byte-range locks.
+    /// Every lock held on an inode, ordered by start offset.
+    fn inode_locks(&mut self, fs: FileSystemId, ino: InodeId) -> Result<Vec<Lock>>;
+    /// Replaces everything `owner` holds on the inode with `locks` (none: releases all).
+    fn replace_locks(&mut self, fs: FileSystemId, ino: InodeId, owner: LockOwner, locks: &[Lock]) -> Result<()>;
+    /// Deletes every lock a session holds, on any inode.
+    fn delete_session_locks(&mut self, session: SessionId) -> Result<()>;
 }

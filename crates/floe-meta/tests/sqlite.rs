@@ -95,6 +95,12 @@ conformance_tests!(
     check_access_point_root,
     check_symlink_parent,
     check_resolve_symlink,
+    check_lock_split_and_merge,
+    check_lock_unlock_sub_range,
+    check_lock_upgrade_and_downgrade,
+    check_lock_conflicts,
+    check_lock_release,
+    check_lock_session_end_frees_locks,
 );
 
 /// Checks that fail because of a known bug (and are ignored above).

@@ -47,6 +47,18 @@ pub struct MountArgs {
     /// Seconds the kernel may cache attributes and names.
     #[arg(long, default_value_t = 1.0)]
     ttl: f64,
+    /// Seconds without a heartbeat after which a client counts as dead: its session
+    /// expires and its locks are freed (judged by each client with its own value).
+    #[arg(long, default_value_t = 60.0, value_parser = parse_session_ttl)]
+    session_ttl: f64,
+}
+
+fn parse_session_ttl(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(1.0..=86_400.0).contains(&v) {
+        return Err("the session ttl is between 1 and 86400 seconds".into());
+    }
+    Ok(v)
 }
 
 pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
@@ -78,6 +90,7 @@ pub fn run(paths: &DataDir, args: MountArgs) -> Result<()> {
         disk_cache: (args.cache_size > 0).then(|| (paths.cache(&args.name), args.cache_size << 20)),
         read_only: args.read_only,
         no_root_access: args.no_root_access,
+        session_ttl: Duration::from_secs_f64(args.session_ttl),
         ..FsConfig::default()
     };
     let fs = FileSystem::mount(meta, paths.objects()?, &args.name, config)?;
@@ -202,7 +215,7 @@ fn spawn_background(paths: &DataDir, args: &MountArgs) -> Result<()> {
         .arg(&args.name)
         .arg(&dir)
         .args(["--threads", &args.threads.to_string(), "--cache-size", &args.cache_size.to_string()])
-        .args(["--ttl", &args.ttl.to_string()])
+        .args(["--ttl", &args.ttl.to_string(), "--session-ttl", &args.session_ttl.to_string()])
         .args(args.read_only.then_some("--read-only"))
         .args(args.no_root_access.then_some("--no-root-access"))
         .args(args.access_point.iter().flat_map(|ap| ["--access-point", ap.as_str()]))

@@ -5,6 +5,7 @@ pub mod access_point;
 mod attr;
 mod data;
 mod fsck;
+mod lock;
 mod namespace;
 mod xattr;
 
@@ -13,6 +14,7 @@ use crate::{FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, TimeSp
 pub use attr::{drop_privileges, MAX_FILE_SIZE};
 pub use data::{Committed, NewSlice, Placement, SliceInfo};
 pub use fsck::{NamespaceReport, LOST_FOUND};
+pub use lock::{Lock, LockOwner, LockType, SetLock, LOCK_END};
 pub use namespace::{DirEntry, NewNode, RenameFlags, Unlinked};
 use std::sync::Arc;
 pub use xattr::XattrFlags;
@@ -158,10 +160,13 @@ impl Meta {
         })
     }
 
-    /// Ends a session cleanly: what it held is released and the unlinked inodes it
-    /// kept alive are purged.
+    /// Ends a session cleanly (or expires a dead one): what it held — locks, reserved
+    /// slices — is released and the unlinked inodes it kept alive are purged.
     pub fn close_session(&self, fs: FileSystemId, session: SessionId) -> Result<()> {
-        let held = self.write(|t| t.delete_session(session))?;
+        let held = self.write(|t| {
+            t.delete_session_locks(session)?;
+            t.delete_session(session)
+        })?;
         for ino in held {
             self.purge_if_unlinked(fs, ino)?;
         }

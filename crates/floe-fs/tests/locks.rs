@@ -1,0 +1,176 @@
+//! Global locks through `FileSystem`, without FUSE: two clients (two `FileSystem`s,
+//! each with its own SQLite connections and session, as two processes would have) on
+//! one metadata database and one object directory.
+
+use floe_fs::{Caller, FileSystem, FsConfig, FsError, InodeId, LockRequest, LockType, Result, LOCK_END};
+use floe_meta::{Meta, SqliteStore};
+use object_store::local::LocalFileSystem;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("objects")).expect("objects dir");
+        let env = Env { dir };
+        env.meta().create_fs("t", "uuid-t").expect("create fs");
+        env
+    }
+
+    fn meta(&self) -> Meta {
+        Meta::new(SqliteStore::open(&self.dir.path().join("meta.db")).expect("open sqlite"))
+    }
+
+    /// A client: its own engine connections and session.
+    fn client(&self) -> Arc<FileSystem> {
+        let objects =
+            Arc::new(LocalFileSystem::new_with_prefix(self.dir.path().join("objects")).expect("object directory"));
+        let config = FsConfig { gc_interval: Duration::from_secs(3600), ..FsConfig::default() };
+        FileSystem::mount(self.meta(), objects, "t", config).expect("mount")
+    }
+}
+
+fn req(owner: u64, typ: LockType, start: u64, end: u64) -> LockRequest {
+    LockRequest { owner, typ, start, end, pid: 1000 + owner as u32 }
+}
+
+fn whole(owner: u64, typ: LockType) -> LockRequest {
+    req(owner, typ, 0, LOCK_END)
+}
+
+/// How long a test waits for something that must happen (never a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Starts a blocking request; the receiver gets its outcome.
+fn wait_for_lock(
+    fs: &Arc<FileSystem>,
+    ino: InodeId,
+    r: LockRequest,
+    interrupted: Arc<AtomicBool>,
+) -> mpsc::Receiver<Result<()>> {
+    let (tx, rx) = mpsc::channel();
+    fs.setlk_wait(
+        ino,
+        &r,
+        Box::new(move || interrupted.load(Ordering::SeqCst)),
+        Box::new(move |outcome| {
+            let _ = tx.send(outcome);
+        }),
+    );
+    rx
+}
+
+fn errno(r: Result<()>) -> i32 {
+    r.expect_err("expected an error").errno()
+}
+
+#[test]
+fn conflicts_across_clients_and_getlk_names_the_holder() {
+    let env = Env::new();
+    let (a, b) = (env.client(), env.client());
+    let (fh, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
+    let ino = attr.ino;
+    a.setlk(ino, &req(1, LockType::Write, 100, 199)).expect("lock on a");
+    assert_eq!(errno(b.setlk(ino, &req(1, LockType::Read, 150, 150))), libc::EAGAIN, "same owner number, other client");
+    b.setlk(ino, &req(1, LockType::Write, 200, 299)).expect("a distinct range");
+    let holder = b.getlk(ino, &whole(9, LockType::Read)).expect("getlk").expect("a conflict");
+    assert_eq!((holder.typ, holder.start, holder.end, holder.pid), (LockType::Write, 100, 199, 1001));
+    assert_eq!(a.getlk(ino, &req(1, LockType::Write, 0, 199)).expect("getlk"), None, "own locks never conflict");
+    a.release_locks(ino, 1).expect("release");
+    assert_eq!(b.getlk(ino, &req(5, LockType::Write, 0, 199)).expect("getlk"), None);
+    a.release(fh).expect("close");
+}
+
+#[test]
+fn a_waiter_wakes_on_a_local_unlock_and_on_another_clients_unlock() {
+    let env = Env::new();
+    let (a, b) = (env.client(), env.client());
+    let (fh, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
+    let ino = attr.ino;
+    let never = Arc::new(AtomicBool::new(false));
+
+    a.setlk(ino, &whole(1, LockType::Write)).expect("lock");
+    let local = wait_for_lock(&a, ino, whole(2, LockType::Write), Arc::clone(&never));
+    assert!(local.try_recv().is_err(), "the waiter waits while the lock is held");
+    a.setlk(ino, &whole(1, LockType::Unlock)).expect("unlock");
+    local.recv_timeout(PATIENCE).expect("the local waiter is woken").expect("and gets the lock");
+
+    let remote = wait_for_lock(&b, ino, whole(3, LockType::Read), Arc::clone(&never));
+    assert!(remote.try_recv().is_err());
+    a.release_locks(ino, 2).expect("release");
+    remote.recv_timeout(PATIENCE).expect("the other client's waiter notices").expect("and gets the lock");
+    a.release(fh).expect("close");
+}
+
+#[test]
+fn an_interrupted_waiter_gives_up_with_eintr_and_unmount_ends_waits() {
+    let env = Env::new();
+    let (a, b) = (env.client(), env.client());
+    let (_, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
+    let ino = attr.ino;
+    a.setlk(ino, &whole(1, LockType::Write)).expect("lock");
+    let signal = Arc::new(AtomicBool::new(false));
+    let waiting = wait_for_lock(&b, ino, whole(1, LockType::Write), Arc::clone(&signal));
+    signal.store(true, Ordering::SeqCst);
+    let outcome = waiting.recv_timeout(PATIENCE).expect("the interrupted waiter answers");
+    assert!(matches!(outcome, Err(FsError::Interrupted)), "{outcome:?}");
+
+    let waiting = wait_for_lock(&b, ino, whole(1, LockType::Write), Arc::new(AtomicBool::new(false)));
+    b.close().expect("unmount");
+    assert_eq!(errno(waiting.recv_timeout(PATIENCE).expect("unmount answers the waiter")), libc::EINTR);
+}
+
+/// Lock-protected read-modify-write across clients: taking the lock revalidates the
+/// reader's cached chunk maps, releasing it commits the writer's pending write.
+#[test]
+fn locked_read_modify_write_across_clients_sees_every_increment() {
+    let env = Env::new();
+    let clients = [env.client(), env.client()];
+    let (fh, attr) = clients[0].create(&Caller::root(), InodeId::ROOT, b"n", 0o644, 0, libc::O_RDWR).expect("create");
+    let ino = attr.ino;
+    clients[0].write(fh, 0, b"00000000").expect("write");
+    clients[0].release(fh).expect("close");
+    // Handles stay open across increments, so stale cached chunk maps would show.
+    let handles: Vec<u64> =
+        clients.iter().map(|c| c.open(&Caller::root(), ino, libc::O_RDWR).expect("open").fh).collect();
+    let read = |c: &FileSystem, fh: u64| -> u64 {
+        String::from_utf8(c.read(fh, 0, 8).expect("read")).expect("utf-8").parse().expect("a number")
+    };
+    for round in 0..50u64 {
+        // Both clients read under a shared lock (and cache the chunk map)...
+        for (i, c) in clients.iter().enumerate() {
+            c.setlk(ino, &whole(7, LockType::Read)).expect("shared lock");
+            assert_eq!(read(c, handles[i]), round, "client {i} under a shared lock sees every increment");
+            c.setlk(ino, &whole(7, LockType::Unlock)).expect("unlock");
+        }
+        // ...then one of them increments.
+        let i = (round % 2) as usize;
+        let (c, fh) = (&clients[i], handles[i]);
+        c.setlk(ino, &whole(7, LockType::Write)).expect("lock");
+        let n = read(c, fh);
+        assert_eq!(n, round, "client {i} sees every earlier increment");
+        c.write(fh, 0, format!("{:08}", n + 1).as_bytes()).expect("write");
+        c.setlk(ino, &whole(7, LockType::Unlock)).expect("unlock commits the write");
+    }
+    for (c, fh) in clients.iter().zip(handles) {
+        c.release(fh).expect("close");
+    }
+}
+
+#[test]
+fn closing_a_client_frees_its_locks_for_others() {
+    let env = Env::new();
+    let (a, b) = (env.client(), env.client());
+    let (_, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
+    let ino = attr.ino;
+    a.setlk(ino, &whole(1, LockType::Write)).expect("lock");
+    let waiting = wait_for_lock(&b, ino, whole(1, LockType::Write), Arc::new(AtomicBool::new(false)));
+    a.close().expect("unmount a");
+    waiting.recv_timeout(PATIENCE).expect("the waiter notices").expect("and gets the lock");
+}
