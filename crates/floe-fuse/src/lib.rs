@@ -472,7 +472,7 @@ impl fuser::Filesystem for FloeFuse {
     /// the file (`lock_owner` is the process's file table).
     fn flush(&self, _req: &Request, ino: INodeNo, fh: FileHandle, lock_owner: LockOwner, reply: ReplyEmpty) {
         let flushed = self.fs.flush(fh.0);
-        let released = self.fs.release_locks(InodeId(ino.0), lock_owner.0);
+        let released = self.fs.release_locks(self.ino(ino), lock_owner.0);
         empty(reply, flushed.and(released))
     }
 
@@ -488,7 +488,7 @@ impl fuser::Filesystem for FloeFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let released = lock_owner.map_or(Ok(()), |owner| self.fs.release_locks(InodeId(ino.0), owner.0));
+        let released = lock_owner.map_or(Ok(()), |owner| self.fs.release_locks(self.ino(ino), owner.0));
         let closed = self.fs.release(fh.0);
         empty(reply, released.and(closed))
     }
@@ -509,7 +509,7 @@ impl fuser::Filesystem for FloeFuse {
     ) {
         let Some(typ) = lock::lock_type(typ) else { return reply.error(Errno::from_i32(libc::EINVAL)) };
         let request = LockRequest { owner: lock_owner.0, typ, start, end, pid };
-        match self.fs.getlk(InodeId(ino.0), &request) {
+        match self.fs.getlk(self.ino(ino), &request) {
             Ok(Some(h)) => reply.locked(h.start, h.end, lock::libc_type(h.typ), h.pid),
             Ok(None) => reply.locked(start, end, libc::F_UNLCK, 0),
             Err(e) => reply.error(errno(e)),
@@ -533,7 +533,7 @@ impl fuser::Filesystem for FloeFuse {
     ) {
         let Some(typ) = lock::lock_type(typ) else { return reply.error(Errno::from_i32(libc::EINVAL)) };
         let request = LockRequest { owner: lock_owner.0, typ, start, end, pid };
-        let ino = InodeId(ino.0);
+        let ino = self.ino(ino);
         if sleep && typ != LockType::Unlock {
             let tid = req.pid();
             self.fs.setlk_wait(
