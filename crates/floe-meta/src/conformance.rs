@@ -897,15 +897,14 @@ pub fn check_unlink_purging(meta: &Meta) {
 
     // The last link of a closed file: gone in the same transaction, its slices garbage.
     let f = t.file(&root(), ROOT, "f");
-    let slice = ok(meta.next_slice_ids(t.id, 1), "next_slice_ids");
-    let r = SliceRef { id: slice, size: 3, off: 0, len: 3, pos: 0, inline: None };
-    let placed = [Placement { chunk: 0, r }];
-    ok(meta.commit_write(t.id, f.ino, &[NewSlice { id: slice, size: 3, inline: Some(b"abc") }], &placed, 3), "write");
+    let inl = t.write_inline(f.ino, 0, 0, b"abc");
+    let obj = t.write_object(me, f.ino, 1, 0, 4096);
     let (a, fate) = ok(meta.unlink_purging(t.id, &root(), ROOT, b"f", me, &closed), "unlink f");
     assert_eq!((a.ino, a.nlink, fate), (f.ino, 0, Unlinked::Purged));
     assert_eq!(meta.getattr(t.id, f.ino), Err(MetaError::NotFound));
     assert_eq!(t.statfs().used_inodes, inodes);
-    assert!(ok(meta.garbage_slices(t.id, 10), "garbage").iter().any(|s| s.id == slice), "the slice is garbage");
+    assert_eq!(t.garbage(), BTreeSet::from([obj]), "the object slice is garbage");
+    assert!(!t.all_slices().contains(&inl), "the inline slice is gone at once (no objects to collect)");
 
     // A file with another link stays.
     let g = t.file(&root(), ROOT, "g");
@@ -1006,7 +1005,7 @@ pub fn check_sustained_inode(meta: &Meta) {
     assert_eq!(t.attr(f.ino).nlink, 0, "still held by the other session");
     ok(meta.release_sustained(t.id, s2, f.ino), "release");
     assert_eq!(meta.getattr(t.id, f.ino), Err(MetaError::NotFound), "released by all: purged");
-    assert!(t.garbage().contains(&data), "the purged inode's slices are garbage");
+    assert!(!t.all_slices().contains(&data), "the purged inode's inline slice is gone");
 
     // Releasing an inode that still has names keeps it.
     let g = t.file(&root(), ROOT, "g");
@@ -1623,7 +1622,7 @@ pub fn check_truncate_holes(meta: &Meta) {
         vec![(0, 1000, None), (1000, 5, Some((s0, 0))), (1005, chunk_end - 1005, None)]
     );
     assert_eq!(t.segments(g.ino, 2, 0, 10), vec![(0, 10, None)]);
-    assert!(t.garbage().contains(&s2), "the slice of the dropped chunk is garbage");
+    assert!(!t.all_slices().contains(&s2), "the inline slice of the dropped chunk is deleted");
 
     // At a chunk boundary.
     ok(t.setattr(&a, g.ino, set_size(CHUNK_SIZE)), "truncate to a chunk boundary");
@@ -1808,7 +1807,9 @@ pub fn check_commit_truncate_write(meta: &Meta) {
     assert_eq!(t.attr(f.ino).size, 10);
     assert_eq!(t.segments(f.ino, 0, 0, 100), vec![(0, 10, Some((id, 0))), (10, 90, None)]);
     assert!(ok(meta.read_chunk(t.id, f.ino, 1), "read_chunk").is_empty());
-    assert_eq!(t.garbage(), BTreeSet::from([old, far]), "the cut slices are garbage");
+    assert!(t.garbage().is_empty(), "cut inline slices are not left as garbage");
+    let all = t.all_slices();
+    assert!(!all.contains(&old) && !all.contains(&far), "cut inline slices are deleted at once");
     assert_eq!(t.statfs().used_bytes, 10);
 
     // Cutting to a size inside the file keeps the bytes before it.
@@ -1899,21 +1900,16 @@ pub fn check_garbage_after_truncate(meta: &Meta) {
     ok(t.setattr(&root(), f.ino, set_size(10)), "truncate to 10");
     assert_eq!(t.garbage(), BTreeSet::from([far]), "only the slice of a dropped chunk is garbage");
     ok(t.setattr(&root(), f.ino, set_size(0)), "truncate to 0");
-    assert_eq!(t.garbage(), BTreeSet::from([inl, obj, far]), "unreferenced slices are garbage");
+    assert_eq!(t.garbage(), BTreeSet::from([obj, far]), "unreferenced object slices are garbage");
+    assert!(!t.all_slices().contains(&inl), "an unreferenced inline slice is deleted at once");
     let infos = ok(meta.garbage_slices(t.id, 100), "garbage_slices");
     for i in &infos {
-        let (size, inline) = if i.id == inl {
-            (300, true)
-        } else if i.id == obj {
-            (1 << 20, false)
-        } else {
-            (4096, false)
-        };
-        assert_eq!((i.size, i.inline), (size, inline), "garbage slice {}", i.id);
+        let size = if i.id == obj { 1 << 20 } else { 4096 };
+        assert_eq!((i.size, i.inline), (size, false), "garbage slice {}", i.id);
     }
-    assert_eq!(ok(meta.garbage_slices(t.id, 2), "garbage_slices").len(), 2, "limit is honoured");
+    assert_eq!(ok(meta.garbage_slices(t.id, 1), "garbage_slices").len(), 1, "limit is honoured");
 
-    for id in [inl, obj, far] {
+    for id in [obj, far] {
         ok(meta.forget_slice(t.id, id), "forget_slice");
     }
     assert!(t.garbage().is_empty(), "forgotten slices are not garbage any more");
@@ -1940,7 +1936,8 @@ pub fn check_garbage_after_purge(meta: &Meta) {
     ok(t.unlink(&root(), ROOT, "g"), "unlink");
     assert!(t.garbage().is_empty(), "an unlinked but unpurged file's slices are not garbage");
     assert!(ok(meta.purge_if_unlinked(t.id, f.ino), "purge"));
-    assert_eq!(t.garbage(), BTreeSet::from([inl, obj]));
+    assert_eq!(t.garbage(), BTreeSet::from([obj]), "object slices become garbage");
+    assert!(!t.all_slices().contains(&inl), "inline slices are deleted at once");
     assert_eq!(t.statfs().used_bytes, 0);
 
     // A slice shared by two files (after compaction, say) lives while either refers to it.
@@ -1952,8 +1949,9 @@ pub fn check_garbage_after_purge(meta: &Meta) {
     ok(t.unlink(&root(), ROOT, "g"), "unlink");
     ok(meta.purge_if_unlinked(t.id, g.ino), "purge");
     assert!(!t.garbage().contains(&shared), "still referenced by the other file");
+    assert!(t.all_slices().contains(&shared), "a shared inline slice lives while one file refers to it");
     ok(t.setattr(&root(), h.ino, set_size(0)), "truncate");
-    assert!(t.garbage().contains(&shared));
+    assert!(!t.all_slices().contains(&shared), "and goes with the last reference");
     ok(meta.close_session(t.id, s), "close_session");
 }
 

@@ -612,6 +612,11 @@ impl MetaTxn for SqliteTxn<'_> {
     fn delete_chunks_from(&mut self, fs: FileSystemId, ino: InodeId, first: u64) -> Result<()> {
         self.uncount_refs(fs, ino, "c.chunk >= ?3", first as i64)?;
         self.exec(
+            "DELETE FROM slices WHERE fs = ?1 AND refs = 0 AND owner IS NULL AND inline IS NOT NULL
+             AND id IN (SELECT slice FROM chunk_refs WHERE fs = ?1 AND ino = ?2 AND chunk >= ?3)",
+            params![fs.0 as i64, ino.0 as i64, first as i64],
+        )?;
+        self.exec(
             "DELETE FROM chunk_refs WHERE fs = ?1 AND ino = ?2 AND chunk >= ?3",
             params![fs.0 as i64, ino.0 as i64, first as i64],
         )?;
@@ -663,7 +668,7 @@ impl MetaTxn for SqliteTxn<'_> {
 
     fn garbage_slices(&mut self, fs: FileSystemId, limit: usize) -> Result<Vec<SliceInfo>> {
         self.all(
-            "SELECT id, size, inline IS NOT NULL FROM slices WHERE fs = ?1 AND refs <= 0 AND owner IS NULL LIMIT ?2",
+            "SELECT id, size, inline IS NOT NULL FROM slices WHERE fs = ?1 AND refs = 0 AND owner IS NULL LIMIT ?2",
             params![fs.0 as i64, limit as i64],
             row_to_slice_info,
         )

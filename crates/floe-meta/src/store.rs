@@ -107,6 +107,7 @@ pub trait MetaTxn {
     /// Appends a reference and counts it on its slice.
     fn append_ref(&mut self, fs: FileSystemId, ino: InodeId, chunk: u64, r: &SliceRef) -> Result<()>;
     /// Deletes the references of chunks `first..` and uncounts them on their slices.
+    /// Inline slices left with no reference go too: they have no objects to collect.
     fn delete_chunks_from(&mut self, fs: FileSystemId, ino: InodeId, first: u64) -> Result<()>;
     /// Replaces the references of one chunk (compaction), recounting slices.
     fn replace_chunk(&mut self, fs: FileSystemId, ino: InodeId, chunk: u64, refs: &[SliceRef]) -> Result<()>;
