@@ -440,6 +440,9 @@ impl FileSystem {
         self.writable()?;
         let node = NewNode { kind: FileKind::File, perm: mode, umask, rdev: 0, target: None };
         let attr = self.meta.mknod(self.info.id, caller, parent, name, &node)?;
+        // The kernel caches nothing of a new file yet: its cache is valid as of now, and
+        // this client's commits keep it so.
+        self.seen.unchanged(&attr);
         Ok((self.handles.open(attr.ino, OpenFlags::from_libc(flags)), attr))
     }
 

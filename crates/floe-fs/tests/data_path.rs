@@ -480,6 +480,11 @@ fn open_reports_changes_made_by_other_clients() {
     a.write(fh, 0, b"first").expect("write");
     a.release(fh).expect("close");
 
+    // The creator's own cache stays valid through its writes.
+    let again_a = a.open(&root(), attr.ino, libc::O_RDONLY).expect("open by the creator");
+    assert!(again_a.cache_valid, "a client's cache of a file it created and wrote stays valid");
+    a.release(again_a.fh).expect("close");
+
     let first = b.open(&root(), attr.ino, libc::O_RDONLY).expect("open");
     assert!(!first.cache_valid, "nothing was cached by this client before its first open");
     assert_eq!(b.read(first.fh, 0, 100).expect("read"), b"first");
