@@ -74,6 +74,8 @@ pub struct FloeFuse {
     view: floe_fs::View,
     /// This mount among the client's mounts.
     id: u64,
+    /// Lock owners by the open files they locked through.
+    lock_handles: lock::LockHandles,
     mounts: Arc<Mounts>,
 }
 
@@ -148,6 +150,7 @@ impl Client {
             ttl: options.ttl,
             callers: Callers::default(),
             id,
+            lock_handles: lock::LockHandles::default(),
             mounts: Arc::clone(&self.mounts),
         };
         let session = fuser::spawn_mount(fuse, dir, &cfg)?;
@@ -477,7 +480,8 @@ impl fuser::Filesystem for FloeFuse {
     }
 
     /// The last close of an open file; with `lock_owner` (FUSE_RELEASE_FLOCK_UNLOCK),
-    /// the file held a flock, released here.
+    /// the file held a flock, released here, as are the open file description locks
+    /// taken through it (see `lock::LockHandles`).
     fn release(
         &self,
         _req: &Request,
@@ -488,7 +492,11 @@ impl fuser::Filesystem for FloeFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let released = lock_owner.map_or(Ok(()), |owner| self.fs.release_locks(self.ino(ino), owner.0));
+        let ino = self.ino(ino);
+        let mut released = lock_owner.map_or(Ok(()), |owner| self.fs.release_locks(ino, owner.0));
+        for owner in self.lock_handles.closed(fh.0) {
+            released = released.and(self.fs.release_locks(ino, owner));
+        }
         let closed = self.fs.release(fh.0);
         empty(reply, released.and(closed))
     }
@@ -522,7 +530,7 @@ impl fuser::Filesystem for FloeFuse {
         &self,
         req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         lock_owner: LockOwner,
         start: u64,
         end: u64,
@@ -534,6 +542,11 @@ impl fuser::Filesystem for FloeFuse {
         let Some(typ) = lock::lock_type(typ) else { return reply.error(Errno::from_i32(libc::EINVAL)) };
         let request = LockRequest { owner: lock_owner.0, typ, start, end, pid };
         let ino = self.ino(ino);
+        if typ != LockType::Unlock {
+            // Recorded before the lock is granted: a release racing the grant then
+            // still finds the owner.
+            self.lock_handles.took(fh.0, lock_owner.0);
+        }
         if sleep && typ != LockType::Unlock {
             let tid = req.pid();
             self.fs.setlk_wait(

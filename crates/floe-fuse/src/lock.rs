@@ -8,6 +8,8 @@
 //! the kernel turns into a restart (SA_RESTART) or EINTR for the caller.
 
 use floe_fs::LockType;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
 
 pub(crate) fn lock_type(typ: i32) -> Option<LockType> {
     match typ {
@@ -71,5 +73,75 @@ mod tests {
     fn this_thread_has_no_signal_pending() {
         assert!(!signal_pending(std::process::id()));
         assert!(!signal_pending(0));
+    }
+}
+
+/// Which lock owners took locks through which open files (FUSE handles), so that the
+/// last close of an open file releases the locks that belong to it.
+///
+/// The kernel releases `fcntl` locks at every close (FLUSH names the process) and
+/// `flock` locks at the last close (RELEASE with FUSE_RELEASE_FLOCK_UNLOCK), but an
+/// open file description lock (`F_OFD_SETLK`, owner: the open file) gets neither. So
+/// when an open file goes, the owners that locked only through it lose their locks.
+/// An owner that also locked through another open file keeps them: a process may
+/// close one descriptor, lock again through another, and the release of the first
+/// arrives after (RELEASE is asynchronous).
+#[derive(Default)]
+pub(crate) struct LockHandles {
+    inner: Mutex<Handles>,
+}
+
+#[derive(Default)]
+struct Handles {
+    by_handle: HashMap<u64, HashSet<u64>>,
+    by_owner: HashMap<u64, HashSet<u64>>,
+}
+
+impl LockHandles {
+    fn lock(&self) -> MutexGuard<'_, Handles> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `owner` took a lock through handle `fh`.
+    pub(crate) fn took(&self, fh: u64, owner: u64) {
+        let mut h = self.lock();
+        h.by_handle.entry(fh).or_default().insert(owner);
+        h.by_owner.entry(owner).or_default().insert(fh);
+    }
+
+    /// Handle `fh` is closed for good: the owners that locked through it and through
+    /// no other handle still open, whose locks must go.
+    pub(crate) fn closed(&self, fh: u64) -> Vec<u64> {
+        let mut h = self.lock();
+        let Some(owners) = h.by_handle.remove(&fh) else { return Vec::new() };
+        let mut orphans = Vec::new();
+        for owner in owners {
+            if let Some(handles) = h.by_owner.get_mut(&owner) {
+                handles.remove(&fh);
+                if handles.is_empty() {
+                    h.by_owner.remove(&owner);
+                    orphans.push(owner);
+                }
+            }
+        }
+        orphans
+    }
+}
+
+#[cfg(test)]
+mod handle_tests {
+    use super::LockHandles;
+
+    #[test]
+    fn an_owner_loses_its_locks_with_its_last_handle() {
+        let h = LockHandles::default();
+        h.took(1, 100); // an OFD lock: owner 100 is open file 1
+        h.took(2, 200); // a process locking through two open files
+        h.took(3, 200);
+        assert_eq!(h.closed(1), vec![100]);
+        assert!(h.closed(2).is_empty(), "owner 200 still locks through handle 3");
+        assert_eq!(h.closed(3), vec![200]);
+        assert!(h.closed(3).is_empty(), "closing twice releases nothing");
+        assert!(h.closed(9).is_empty(), "a handle that took no lock");
     }
 }

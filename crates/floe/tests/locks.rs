@@ -667,3 +667,32 @@ fn taking_a_lock_drops_the_kernels_stale_pages() {
         roles::flock(&reader, libc::LOCK_UN).expect("unlock through b");
     }
 }
+
+/// An open file description lock (`F_OFD_SETLK`, owned by the open file) goes with the
+/// last close of its open file: the kernel tells FUSE neither at FLUSH nor at RELEASE,
+/// floe remembers which open file it was taken through. Another client then gets it.
+#[test]
+fn an_open_file_description_lock_goes_with_its_last_close() {
+    require_fuse!();
+    let floe = Floe::new();
+    let (a, b) = two_clients(&floe, &[]);
+    std::fs::write(a.join("f"), b"data").expect("create");
+    let holder = std::fs::OpenOptions::new().read(true).write(true).open(a.join("f")).expect("open through a");
+    roles::fcntl(&holder, libc::F_OFD_SETLK, libc::F_WRLCK, 0, 0).expect("take an OFD lock through a");
+    let other = std::fs::OpenOptions::new().read(true).write(true).open(b.join("f")).expect("open through b");
+    let refused = roles::fcntl(&other, libc::F_OFD_SETLK, libc::F_WRLCK, 0, 0);
+    assert_eq!(errno_of(refused), libc::EAGAIN, "held by the other client's open file");
+    // A second descriptor of the same open file keeps it: dup, close the original.
+    let dup = holder.try_clone().expect("dup");
+    drop(holder);
+    assert_eq!(
+        errno_of(roles::fcntl(&other, libc::F_OFD_SETLK, libc::F_WRLCK, 0, 0)),
+        libc::EAGAIN,
+        "the open file is still open through its duplicate"
+    );
+    drop(dup);
+    // RELEASE reaches floe after close(2) returns: poll.
+    wait_for("the OFD lock to go with its open file", || {
+        roles::fcntl(&other, libc::F_OFD_SETLK, libc::F_WRLCK, 0, 0).is_ok()
+    });
+}
