@@ -206,7 +206,13 @@ fn spawn_background(paths: &DataDir, args: &MountArgs) -> Result<()> {
     let logs = paths.root.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let log_path = logs.join(format!("mount-{}.log", args.name));
-    let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+    // Appended to: several clients of one file system may serve from one data directory.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let log_start = log.metadata().map_or(0, |m| m.len()) as usize;
     let dir = args.dir.canonicalize()?;
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .arg("--data-dir")
@@ -233,8 +239,9 @@ fn spawn_background(paths: &DataDir, args: &MountArgs) -> Result<()> {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            bail!("mount failed ({status}): {}", log.trim());
+            let log = std::fs::read(&log_path).unwrap_or_default();
+            let ours = String::from_utf8_lossy(log.get(log_start..).unwrap_or_default());
+            bail!("mount failed ({status}): {}", ours.trim());
         }
         if Instant::now() > deadline {
             let _ = child.kill();
