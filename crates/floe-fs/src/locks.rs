@@ -194,8 +194,12 @@ impl FileSystem {
             return Ok(());
         }
         self.commit_pending(ino)?;
-        self.meta.release_owner(self.info.id, ino, LockOwner { session: self.session, owner })?;
+        // Forgotten before the release: a grant to the same owner racing with this
+        // (which records after it locks) can leave the table knowing of a lock the
+        // engine no longer has, never the other way round (a lock no close would
+        // release).
         self.locks.forget(ino, owner);
+        self.meta.release_owner(self.info.id, ino, LockOwner { session: self.session, owner })?;
         self.locks.wake();
         Ok(())
     }

@@ -488,15 +488,20 @@ impl fuser::Filesystem for FloeFuse {
         ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
-        lock_owner: Option<LockOwner>,
+        _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        // A flock's owner (the `lock_owner` of FUSE_RELEASE_FLOCK_UNLOCK) locked through
+        // this handle like any other owner: the handle table decides, so that a new
+        // open file that reuses the owner's number keeps its lock.
         let ino = self.ino(ino);
-        let mut released = lock_owner.map_or(Ok(()), |owner| self.fs.release_locks(ino, owner.0));
-        for owner in self.lock_handles.closed(fh.0) {
-            released = released.and(self.fs.release_locks(ino, owner));
-        }
+        let mut released = Ok(());
+        self.lock_handles.close(fh.0, |owner| {
+            if let Err(e) = self.fs.release_locks(ino, owner) {
+                released = Err(e);
+            }
+        });
         let closed = self.fs.release(fh.0);
         empty(reply, released.and(closed))
     }

@@ -85,7 +85,10 @@ mod tests {
 /// when an open file goes, the owners that locked only through it lose their locks.
 /// An owner that also locked through another open file keeps them: a process may
 /// close one descriptor, lock again through another, and the release of the first
-/// arrives after (RELEASE is asynchronous).
+/// arrives after (RELEASE is asynchronous). The same rule covers `flock`: the kernel
+/// names a flock's owner by the open file's address, which a new open file may reuse
+/// while the old one's RELEASE is still queued; releasing by owner alone would then
+/// drop the new file's lock.
 #[derive(Default)]
 pub(crate) struct LockHandles {
     inner: Mutex<Handles>,
@@ -109,10 +112,26 @@ impl LockHandles {
         h.by_owner.entry(owner).or_default().insert(fh);
     }
 
-    /// Handle `fh` is closed for good: the owners that locked through it and through
-    /// no other handle still open, whose locks must go.
-    pub(crate) fn closed(&self, fh: u64) -> Vec<u64> {
+    /// Handle `fh` is closed for good: calls `release` for each owner that locked
+    /// through it and through no other handle still open, holding the table meanwhile,
+    /// so that a lock an owner takes through a new handle at the same moment is
+    /// either seen here (and kept) or taken after the release.
+    pub(crate) fn close(&self, fh: u64, mut release: impl FnMut(u64)) {
         let mut h = self.lock();
+        for owner in h.closed(fh) {
+            release(owner);
+        }
+    }
+
+    #[cfg(test)]
+    fn closed(&self, fh: u64) -> Vec<u64> {
+        self.lock().closed(fh)
+    }
+}
+
+impl Handles {
+    fn closed(&mut self, fh: u64) -> Vec<u64> {
+        let h = self;
         let Some(owners) = h.by_handle.remove(&fh) else { return Vec::new() };
         let mut orphans = Vec::new();
         for owner in owners {
