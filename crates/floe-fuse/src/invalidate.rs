@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a request waits for the notifications of its change.
-const NOTIFY_WAIT: Duration = Duration::from_millis(50);
+const NOTIFY_WAIT: Duration = Duration::from_millis(250);
 
 /// What a kernel must forget.
 #[derive(Clone, Debug)]
