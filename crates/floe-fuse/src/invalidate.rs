@@ -15,8 +15,9 @@
 //! rare crossing, the reply goes out, the kernel lock is released and the notification
 //! completes right after.
 
+use crate::node_id;
 use floe_fs::InodeId;
-use fuser::{INodeNo, Notifier};
+use fuser::Notifier;
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -161,28 +162,10 @@ impl Mounts {
     }
 }
 
-/// The kernel's number for a floe inode in a mount whose root is `root`: the mount's
-/// root is node 1, and floe's inode 1 takes the root's number (the swap `FloeFuse` makes).
-fn kernel_ino(root: InodeId, ino: InodeId) -> Option<INodeNo> {
-    Some(INodeNo(if ino == root {
-        InodeId::ROOT.0
-    } else if ino == InodeId::ROOT {
-        root.0
-    } else {
-        ino.0
-    }))
-}
-
 fn deliver(notifier: &Notifier, root: InodeId, stale: &Stale) {
     let result = match stale {
-        Stale::Inode { ino, offset, len } => match kernel_ino(root, *ino) {
-            Some(k) => notifier.inval_inode(k, *offset, *len),
-            None => return,
-        },
-        Stale::Entry { parent, name } => match kernel_ino(root, *parent) {
-            Some(k) => notifier.inval_entry(k, name),
-            None => return,
-        },
+        Stale::Inode { ino, offset, len } => notifier.inval_inode(node_id(root, *ino), *offset, *len),
+        Stale::Entry { parent, name } => notifier.inval_entry(node_id(root, *parent), name),
     };
     // ENOENT: that kernel never looked the inode or name up, so it has nothing to forget.
     if let Err(e) = result {

@@ -182,21 +182,27 @@ fn time_update(t: Option<TimeOrNow>) -> Option<TimeUpdate> {
     })
 }
 
+/// The kernel knows a mount's root as node 1, which is the mount's root directory
+/// (an access point's); floe's inode 1 takes that directory's number instead. The
+/// mapping is a swap, so the same function turns floe inodes into node ids and back.
+pub(crate) fn node_id(root: InodeId, i: InodeId) -> INodeNo {
+    INodeNo(if i == root {
+        InodeId::ROOT.0
+    } else if i == InodeId::ROOT {
+        root.0
+    } else {
+        i.0
+    })
+}
+
 impl FloeFuse {
-    /// The floe inode behind a kernel node id. The kernel knows the mount's root as
-    /// node 1, which is this client's root (an access point's directory); floe's
-    /// inode 1 takes that directory's number instead, so the mapping is a swap.
+    /// The floe inode behind a kernel node id (see [`node_id`]).
     fn ino(&self, n: INodeNo) -> InodeId {
-        let root = self.view.root();
-        match InodeId(n.0) {
-            InodeId::ROOT => root,
-            i if i == root => InodeId::ROOT,
-            i => i,
-        }
+        InodeId(node_id(self.view.root(), InodeId(n.0)).0)
     }
 
     fn kernel_ino(&self, i: InodeId) -> INodeNo {
-        INodeNo(self.ino(INodeNo(i.0)).0)
+        node_id(self.view.root(), i)
     }
 
     fn attr(&self, a: &floe_fs::Attr) -> fuser::FileAttr {
