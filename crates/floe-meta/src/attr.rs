@@ -105,6 +105,15 @@ pub struct Attr {
     pub parent: InodeId,
 }
 
+impl Attr {
+    /// A new inode as created at `now`: one link (two for a directory: its entry and
+    /// its "."), empty, every time `now`.
+    pub fn new(ino: InodeId, kind: FileKind, perm: u16, uid: u32, gid: u32, parent: InodeId, now: TimeSpec) -> Attr {
+        let nlink = if kind == FileKind::Directory { 2 } else { 1 };
+        Attr { ino, kind, perm, uid, gid, nlink, size: 0, rdev: 0, atime: now, mtime: now, ctime: now, parent }
+    }
+}
+
 /// How a setattr changes a timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeUpdate {

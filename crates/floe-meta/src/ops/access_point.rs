@@ -249,20 +249,8 @@ fn create_directory(
     c: RootCreation,
 ) -> Result<Attr> {
     let now = TimeSpec::now();
-    let attr = Attr {
-        ino: InodeId(t.next_ids(fs, Counter::Inode, 1)?),
-        kind: FileKind::Directory,
-        perm: c.mode & 0o7777,
-        uid: c.uid,
-        gid: c.gid,
-        nlink: 2,
-        size: 0,
-        rdev: 0,
-        atime: now,
-        mtime: now,
-        ctime: now,
-        parent: dir.ino,
-    };
+    let ino = InodeId(t.next_ids(fs, Counter::Inode, 1)?);
+    let attr = Attr::new(ino, FileKind::Directory, c.mode & 0o7777, c.uid, c.gid, dir.ino, now);
     t.put_inode(fs, &attr)?;
     t.insert_dentry(fs, dir.ino, name, attr.ino, FileKind::Directory)?;
     touch_dir(t, fs, dir, 1, now)?;

@@ -28,20 +28,7 @@ pub struct RenameFlags {
 }
 
 pub(crate) fn new_root(now: TimeSpec) -> Attr {
-    Attr {
-        ino: InodeId::ROOT,
-        kind: FileKind::Directory,
-        perm: 0o755,
-        uid: 0,
-        gid: 0,
-        nlink: 2,
-        size: 0,
-        rdev: 0,
-        atime: now,
-        mtime: now,
-        ctime: now,
-        parent: InodeId::ROOT,
-    }
+    Attr::new(InodeId::ROOT, FileKind::Directory, 0o755, 0, 0, InodeId::ROOT, now)
 }
 
 pub(crate) fn validate_name(name: &[u8]) -> Result<()> {
@@ -170,21 +157,12 @@ impl Meta {
             }
             let ino = InodeId(t.next_ids(fs, Counter::Inode, 1)?);
             let is_dir = node.kind == FileKind::Directory;
+            // The parent is kept for every kind: a symlink's directory anchors its
+            // relative target when an access point resolves it (see access_point.rs).
             let attr = Attr {
-                ino,
-                kind: node.kind,
-                perm,
-                uid: caller.uid,
-                gid,
-                nlink: if is_dir { 2 } else { 1 },
                 size: node.target.map_or(0, |t| t.len() as u64),
                 rdev: node.rdev,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                // Kept for every kind: a symlink's directory anchors its relative
-                // target when an access point resolves it (see access_point.rs).
-                parent,
+                ..Attr::new(ino, node.kind, perm, caller.uid, gid, parent, now)
             };
             t.put_inode(fs, &attr)?;
             if let Some(target) = node.target {
