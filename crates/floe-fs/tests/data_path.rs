@@ -10,49 +10,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+mod common;
 
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("objects")).expect("objects dir");
-        let env = Env { dir };
-        env.meta().create_fs("t", "uuid-t").expect("create fs");
-        env
-    }
-
-    fn meta(&self) -> Meta {
-        Meta::new(SqliteStore::open(&self.dir.path().join("meta.db")).expect("open sqlite"))
-    }
-
-    fn objects(&self) -> Arc<LocalFileSystem> {
-        Arc::new(LocalFileSystem::new_with_prefix(self.dir.path().join("objects")).expect("object dir"))
-    }
-
-    fn mount(&self, config: FsConfig) -> Arc<FileSystem> {
-        FileSystem::mount(self.meta(), self.objects(), "t", config).expect("mount")
-    }
-
-    fn object_count(&self) -> usize {
-        count_files(&self.dir.path().join("objects"))
-    }
-}
-
-fn count_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .map(|e| {
-            let e = e.expect("dir entry");
-            if e.file_type().expect("file type").is_dir() {
-                count_files(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
-}
+use common::{count_files, Env};
 
 /// Small sizes so that few bytes cross every boundary: blocks, inline limit, buffer.
 fn small_config() -> FsConfig {

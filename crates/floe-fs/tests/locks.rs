@@ -3,37 +3,18 @@
 //! one metadata database and one object directory.
 
 use floe_fs::{Caller, FileSystem, FsConfig, FsError, InodeId, LockRequest, LockType, Result, LOCK_END};
-use floe_meta::{Meta, SqliteStore};
-use object_store::local::LocalFileSystem;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+mod common;
 
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("objects")).expect("objects dir");
-        let env = Env { dir };
-        env.meta().create_fs("t", "uuid-t").expect("create fs");
-        env
-    }
+use common::Env;
 
-    fn meta(&self) -> Meta {
-        Meta::new(SqliteStore::open(&self.dir.path().join("meta.db")).expect("open sqlite"))
-    }
-
-    /// A client: its own engine connections and session.
-    fn client(&self) -> Arc<FileSystem> {
-        let objects =
-            Arc::new(LocalFileSystem::new_with_prefix(self.dir.path().join("objects")).expect("object directory"));
-        let config = FsConfig { gc_interval: Duration::from_secs(3600), ..FsConfig::default() };
-        FileSystem::mount(self.meta(), objects, "t", config).expect("mount")
-    }
+/// A client with background collection out of the way.
+fn client(env: &Env) -> Arc<FileSystem> {
+    env.mount(FsConfig { gc_interval: Duration::from_secs(3600), ..FsConfig::default() })
 }
 
 fn req(owner: u64, typ: LockType, start: u64, end: u64) -> LockRequest {
@@ -73,7 +54,7 @@ fn errno(r: Result<()>) -> i32 {
 #[test]
 fn conflicts_across_clients_and_getlk_names_the_holder() {
     let env = Env::new();
-    let (a, b) = (env.client(), env.client());
+    let (a, b) = (client(&env), client(&env));
     let (fh, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
     let ino = attr.ino;
     a.setlk(ino, &req(1, LockType::Write, 100, 199)).expect("lock on a");
@@ -90,7 +71,7 @@ fn conflicts_across_clients_and_getlk_names_the_holder() {
 #[test]
 fn a_waiter_wakes_on_a_local_unlock_and_on_another_clients_unlock() {
     let env = Env::new();
-    let (a, b) = (env.client(), env.client());
+    let (a, b) = (client(&env), client(&env));
     let (fh, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
     let ino = attr.ino;
     let never = Arc::new(AtomicBool::new(false));
@@ -111,7 +92,7 @@ fn a_waiter_wakes_on_a_local_unlock_and_on_another_clients_unlock() {
 #[test]
 fn an_interrupted_waiter_gives_up_with_eintr_and_unmount_ends_waits() {
     let env = Env::new();
-    let (a, b) = (env.client(), env.client());
+    let (a, b) = (client(&env), client(&env));
     let (_, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
     let ino = attr.ino;
     a.setlk(ino, &whole(1, LockType::Write)).expect("lock");
@@ -131,7 +112,7 @@ fn an_interrupted_waiter_gives_up_with_eintr_and_unmount_ends_waits() {
 #[test]
 fn locked_read_modify_write_across_clients_sees_every_increment() {
     let env = Env::new();
-    let clients = [env.client(), env.client()];
+    let clients = [client(&env), client(&env)];
     let (fh, attr) = clients[0].create(&Caller::root(), InodeId::ROOT, b"n", 0o644, 0, libc::O_RDWR).expect("create");
     let ino = attr.ino;
     clients[0].write(fh, 0, b"00000000").expect("write");
@@ -166,7 +147,7 @@ fn locked_read_modify_write_across_clients_sees_every_increment() {
 #[test]
 fn closing_a_client_frees_its_locks_for_others() {
     let env = Env::new();
-    let (a, b) = (env.client(), env.client());
+    let (a, b) = (client(&env), client(&env));
     let (_, attr) = a.create(&Caller::root(), InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
     let ino = attr.ino;
     a.setlk(ino, &whole(1, LockType::Write)).expect("lock");
