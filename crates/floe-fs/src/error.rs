@@ -53,7 +53,7 @@ impl FsError {
                 MetaError::TooBig => libc::E2BIG,
                 MetaError::FileTooLarge => libc::EFBIG,
                 MetaError::TooManySymlinks => libc::ELOOP,
-                MetaError::Conflict => libc::EAGAIN,
+                MetaError::Conflict | MetaError::Stale => libc::EAGAIN,
                 MetaError::NoSpace => libc::ENOSPC,
                 MetaError::SchemaTooNew { .. } | MetaError::Backend(_) => libc::EIO,
             },

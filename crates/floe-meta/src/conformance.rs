@@ -110,6 +110,8 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("check_lock_conflicts", check_lock_conflicts),
     ("check_lock_release", check_lock_release),
     ("check_lock_session_end_frees_locks", check_lock_session_end_frees_locks),
+    ("check_records", check_records),
+    ("check_record_conditions", check_record_conditions),
 ];
 
 /// Runs every check against `meta`, one after the other.
@@ -2737,4 +2739,38 @@ pub fn check_lock_session_end_frees_locks(meta: &Meta) {
     set_ok(meta, t.id, g.ino, want);
     ok(meta.close_session(t.id, survivor), "close_session");
     assert!(ok(meta.locks(t.id, g.ino), "locks").is_empty());
+}
+
+// --- Control-plane records ---------------------------------------------------------
+
+pub fn check_records(meta: &Meta) {
+    use crate::Expect;
+    assert_eq!(meta.record("function", "f").unwrap(), None);
+    assert_eq!(meta.put_record("function", "f", "{\"a\":1}", Expect::Absent).unwrap(), 1);
+    assert_eq!(meta.put_record("function", "g", "{}", Expect::Absent).unwrap(), 1);
+    assert_eq!(meta.put_record("trigger", "f", "{\"t\":1}", Expect::Absent).unwrap(), 1, "kinds are separate");
+    let f = meta.record("function", "f").unwrap().unwrap();
+    assert_eq!((f.name.as_str(), f.body.as_str(), f.revision), ("f", "{\"a\":1}", 1));
+    assert_eq!(meta.put_record("function", "f", "{\"a\":2}", Expect::Revision(1)).unwrap(), 2);
+    assert_eq!(meta.put_record("function", "f", "{\"a\":3}", Expect::Present).unwrap(), 3);
+    let names: Vec<String> = meta.records("function").unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["f", "g"]);
+    assert_eq!(meta.records("trigger").unwrap().len(), 1);
+    let gone = meta.delete_record("function", "g", Expect::Present).unwrap();
+    assert_eq!(gone.body, "{}");
+    assert_eq!(meta.record("function", "g").unwrap(), None);
+    assert_eq!(meta.record("function", "f").unwrap().unwrap().body, "{\"a\":3}");
+}
+
+pub fn check_record_conditions(meta: &Meta) {
+    use crate::Expect;
+    meta.put_record("function", "c", "1", Expect::Absent).unwrap();
+    assert!(matches!(meta.put_record("function", "c", "2", Expect::Absent), Err(MetaError::Exists)));
+    assert!(matches!(meta.put_record("function", "c", "2", Expect::Revision(7)), Err(MetaError::Stale)));
+    assert!(matches!(meta.put_record("function", "none", "2", Expect::Present), Err(MetaError::NotFound)));
+    assert!(matches!(meta.put_record("function", "none", "2", Expect::Revision(1)), Err(MetaError::NotFound)));
+    assert!(matches!(meta.delete_record("function", "none", Expect::Present), Err(MetaError::NotFound)));
+    assert!(matches!(meta.delete_record("function", "c", Expect::Revision(2)), Err(MetaError::Stale)));
+    assert_eq!(meta.record("function", "c").unwrap().unwrap().body, "1", "failed writes change nothing");
+    meta.delete_record("function", "c", Expect::Revision(1)).unwrap();
 }

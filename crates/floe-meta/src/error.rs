@@ -50,6 +50,9 @@ pub enum MetaError {
     /// More than 40 symlinks met while resolving one path.
     #[error("too many levels of symbolic links")]
     TooManySymlinks,
+    /// A compare-and-set write found the record at another revision than expected.
+    #[error("the record was changed by someone else since it was read")]
+    Stale,
     /// The backend failed (I/O, corruption, connection).
     #[error("metadata backend: {0}")]
     Backend(String),

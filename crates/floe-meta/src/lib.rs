@@ -27,6 +27,7 @@ pub use ops::access::{Access, Caller};
 pub use ops::access_point::{
     AccessPoint, AccessPointId, FsPolicy, NewAccessPoint, RootCreation, ACCESS_POINT_PATH_MAX, SQUASHED_ID,
 };
+pub use ops::records::{Expect, Record};
 pub use ops::{
     drop_privileges, Committed, DirEntry, FileSystemInfo, Lock, LockOwner, LockType, Meta, NamespaceReport, NewNode,
     NewSlice, Placement, RenameFlags, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END, LOST_FOUND,

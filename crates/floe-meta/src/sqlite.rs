@@ -6,6 +6,7 @@
 //! `busy_timeout` makes them wait.
 
 use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy, RootCreation};
+use crate::ops::records::Record;
 use crate::ops::{FileSystemInfo, Lock, LockOwner, LockType, SliceInfo};
 use crate::store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
 use crate::{Attr, Caller, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
@@ -68,6 +69,9 @@ CREATE TABLE IF NOT EXISTS locks(
     typ INTEGER NOT NULL, range_start INTEGER NOT NULL, range_end INTEGER NOT NULL, pid INTEGER NOT NULL,
     PRIMARY KEY(fs, ino, session, owner, range_start)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS locks_session ON locks(session);
+CREATE TABLE IF NOT EXISTS records(
+    kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, revision INTEGER NOT NULL,
+    PRIMARY KEY(kind, name)) WITHOUT ROWID;
 ";
 
 /// Metadata in one SQLite database file.
@@ -287,6 +291,10 @@ fn row_to_slice_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<SliceInfo> {
         size: r.get::<_, i64>(1)? as u32,
         inline: r.get::<_, bool>(2)?,
     })
+}
+
+fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record { name: r.get(0)?, body: r.get(1)?, revision: r.get::<_, i64>(2)? as u64 })
 }
 
 fn row_to_access_point(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessPoint> {
@@ -780,6 +788,27 @@ impl MetaTxn for SqliteTxn<'_> {
     fn delete_access_point(&mut self, id: &AccessPointId) -> Result<()> {
         self.exec("DELETE FROM access_points WHERE id = ?1", [id.as_str()])?;
         Ok(())
+    }
+
+    fn get_record(&mut self, kind: &str, name: &str) -> Result<Option<Record>> {
+        self.one("SELECT name, body, revision FROM records WHERE kind = ?1 AND name = ?2", [kind, name], row_to_record)
+    }
+
+    fn put_record(&mut self, kind: &str, record: &Record) -> Result<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO records(kind, name, body, revision) VALUES (?1, ?2, ?3, ?4)",
+            params![kind, record.name, record.body, record.revision as i64],
+        )?;
+        Ok(())
+    }
+
+    fn delete_record(&mut self, kind: &str, name: &str) -> Result<()> {
+        self.exec("DELETE FROM records WHERE kind = ?1 AND name = ?2", [kind, name])?;
+        Ok(())
+    }
+
+    fn list_records(&mut self, kind: &str) -> Result<Vec<Record>> {
+        self.all("SELECT name, body, revision FROM records WHERE kind = ?1 ORDER BY name", [kind], row_to_record)
     }
 
     fn get_policy(&mut self, fs: FileSystemId) -> Result<FsPolicy> {

@@ -1,6 +1,7 @@
 //! The backend seam: row-level access to metadata inside one transaction.
 
 use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy};
+use crate::ops::records::Record;
 use crate::ops::{FileSystemInfo, Lock, LockOwner, SliceInfo};
 use crate::{Attr, FileKind, FileSystemId, InodeId, Result, SessionId, SliceId, SliceRef, TimeSpec};
 
@@ -158,6 +159,15 @@ pub trait MetaTxn {
     /// The name under which directory `parent` holds `ino` (one of them, for a file
     /// with several links). May scan the directory: for rare paths only.
     fn dentry_name(&mut self, fs: FileSystemId, parent: InodeId, ino: InodeId) -> Result<Option<Vec<u8>>>;
+
+    // Control-plane records (functions, their settings, later triggers): one JSON
+    // document per (kind, name), with a revision bumped at every write.
+    fn get_record(&mut self, kind: &str, name: &str) -> Result<Option<Record>>;
+    /// Inserts or replaces a record with the given revision.
+    fn put_record(&mut self, kind: &str, record: &Record) -> Result<()>;
+    fn delete_record(&mut self, kind: &str, name: &str) -> Result<()>;
+    /// Every record of a kind, in name order.
+    fn list_records(&mut self, kind: &str) -> Result<Vec<Record>>;
 
     // Byte-range locks.
     /// Every lock held on an inode, ordered by start offset.

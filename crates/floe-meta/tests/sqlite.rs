@@ -101,6 +101,8 @@ conformance_tests!(
     check_lock_conflicts,
     check_lock_release,
     check_lock_session_end_frees_locks,
+    check_records,
+    check_record_conditions,
 );
 
 /// Checks that fail because of a known bug (and are ignored above).

@@ -7,6 +7,7 @@ mod data;
 mod fsck;
 mod lock;
 mod namespace;
+pub mod records;
 mod xattr;
 
 use crate::store::{MetaStore, MetaTxn, TxnMode};

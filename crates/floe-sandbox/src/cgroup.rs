@@ -1,0 +1,204 @@
+//! One cgroup per execution environment, on v1 (one directory per controller)
+//! or v2 (one directory in the unified tree).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::SandboxError;
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// Our subtree in every hierarchy.
+const FLOE: &str = "floe";
+
+/// Which cgroup layout the host has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    /// Controllers mounted separately under `/sys/fs/cgroup/<controller>`
+    /// (a v2 `unified` mount beside them, without controllers, is ignored).
+    V1,
+    /// One unified hierarchy at `/sys/fs/cgroup`.
+    V2,
+}
+
+impl CgroupVersion {
+    pub fn detect() -> Result<CgroupVersion, SandboxError> {
+        let root = Path::new(CGROUP_ROOT);
+        if root.join("cgroup.controllers").exists() {
+            Ok(CgroupVersion::V2)
+        } else if root.join("memory/memory.limit_in_bytes").exists()
+            && root.join("pids").is_dir()
+            && root.join("cpu").is_dir()
+        {
+            Ok(CgroupVersion::V1)
+        } else {
+            Err(SandboxError::NoCgroups)
+        }
+    }
+}
+
+/// Limits applied to one cgroup.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    pub pids_max: u64,
+    pub cpu_shares: u64,
+}
+
+/// A cgroup created for one sandbox; removed (after killing what is left in
+/// it) by [`Cgroup::remove`] or on drop.
+#[derive(Debug)]
+pub struct Cgroup {
+    version: CgroupVersion,
+    /// One directory per controller on v1 (memory first), one on v2.
+    dirs: Vec<PathBuf>,
+    removed: bool,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+impl Cgroup {
+    pub fn create(version: CgroupVersion, limits: Limits) -> Result<Cgroup, SandboxError> {
+        let name = format!("env-{}-{}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let root = Path::new(CGROUP_ROOT);
+        let mut cgroup = Cgroup { version, dirs: Vec::new(), removed: false };
+        match version {
+            CgroupVersion::V1 => {
+                for controller in ["memory", "pids", "cpu"] {
+                    let dir = root.join(controller).join(FLOE).join(&name);
+                    fs::create_dir_all(&dir).map_err(|e| cg_err(&dir, e))?;
+                    cgroup.dirs.push(dir);
+                }
+                let [memory, pids, cpu] = [0, 1, 2].map(|i| cgroup.dirs[i].clone());
+                write(&memory.join("memory.limit_in_bytes"), limits.memory_bytes)?;
+                // Only present with swap accounting; without it there is no swap to escape to.
+                let memsw = memory.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, limits.memory_bytes)?;
+                }
+                write(&pids.join("pids.max"), limits.pids_max)?;
+                write(&cpu.join("cpu.shares"), limits.cpu_shares.max(2))?;
+            }
+            CgroupVersion::V2 => {
+                let parent = root.join(FLOE);
+                fs::create_dir_all(&parent).map_err(|e| cg_err(&parent, e))?;
+                // Controllers must be delegated down each level before a leaf can use them.
+                for dir in [root, parent.as_path()] {
+                    let control = dir.join("cgroup.subtree_control");
+                    fs::write(&control, "+memory +pids +cpu").map_err(|e| cg_err(&control, e))?;
+                }
+                let dir = parent.join(&name);
+                fs::create_dir(&dir).map_err(|e| cg_err(&dir, e))?;
+                cgroup.dirs.push(dir.clone());
+                write(&dir.join("memory.max"), limits.memory_bytes)?;
+                let swap = dir.join("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, 0)?;
+                }
+                // Lambda semantics: an OOM ends the whole environment, not one process in it.
+                write(&dir.join("memory.oom.group"), 1)?;
+                write(&dir.join("pids.max"), limits.pids_max)?;
+                write(&dir.join("cpu.weight"), shares_to_weight(limits.cpu_shares))?;
+            }
+        }
+        Ok(cgroup)
+    }
+
+    pub fn version(&self) -> CgroupVersion {
+        self.version
+    }
+
+    /// The `cgroup.procs` files a process writes `0` into to join this cgroup.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// How many processes the kernel OOM killer has killed in this cgroup.
+    pub fn oom_kills(&self) -> Result<u64, SandboxError> {
+        let (file, key) = match self.version {
+            CgroupVersion::V1 => (self.dirs[0].join("memory.oom_control"), "oom_kill"),
+            CgroupVersion::V2 => (self.dirs[0].join("memory.events"), "oom_kill"),
+        };
+        let text = fs::read_to_string(&file).map_err(|e| cg_err(&file, e))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Peak memory use in bytes, for the REPORT line (v1 only keeps a peak;
+    /// v2 has `memory.peak` on 5.19+).
+    pub fn peak_memory(&self) -> Option<u64> {
+        let file = match self.version {
+            CgroupVersion::V1 => self.dirs[0].join("memory.max_usage_in_bytes"),
+            CgroupVersion::V2 => self.dirs[0].join("memory.peak"),
+        };
+        fs::read_to_string(file).ok()?.trim().parse().ok()
+    }
+
+    /// Kills every process left and removes the directories.
+    pub fn remove(&mut self) -> Result<(), SandboxError> {
+        if self.removed {
+            return Ok(());
+        }
+        for attempt in 0..100 {
+            let mut busy = false;
+            for dir in &self.dirs {
+                if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+                    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                        // SAFETY: kill(2) has no memory-safety preconditions.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+                match fs::remove_dir(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 99 => busy = true,
+                    Err(e) => return Err(cg_err(dir, e)),
+                }
+            }
+            if !busy {
+                self.removed = true;
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
+}
+
+/// cgroup v2's documented conversion range: shares 2..=262144 to weight 1..=10000.
+fn shares_to_weight(shares: u64) -> u64 {
+    let shares = shares.clamp(2, 262_144);
+    1 + (shares - 2) * 9999 / 262_142
+}
+
+fn write(path: &Path, value: u64) -> Result<(), SandboxError> {
+    fs::write(path, value.to_string()).map_err(|e| cg_err(path, e))
+}
+
+fn cg_err(path: &Path, source: io::Error) -> SandboxError {
+    SandboxError::Cgroup { path: path.to_path_buf(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_map_onto_the_weight_range() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+    }
+}

@@ -1,0 +1,276 @@
+//! The child's half: runs between fork and exec, so it may only make system
+//! calls on memory prepared beforehand — no allocation, no locks. Every path is
+//! turned into a `CString` by [`Plan::new`] in the parent.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, mkdir, pivot_root, setgroups, setresgid, setresuid, Gid, Uid};
+
+use crate::spec::SandboxSpec;
+use crate::SandboxError;
+
+/// Device nodes bound from the host into the sandbox's `/dev`.
+const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
+
+enum HostEntry {
+    Dir { source: CString, target: CString },
+    Symlink { link: CString, target: CString },
+}
+
+/// Every path and value the child needs, prepared in the parent.
+pub(crate) struct Plan {
+    cgroup_procs: Vec<CString>,
+    isolate_network: bool,
+    root: CString,
+    root_opts: CString,
+    /// Directories created on the root tmpfs, parents first.
+    dirs: Vec<CString>,
+    host: Vec<HostEntry>,
+    code_source: CString,
+    code_target: CString,
+    tmp_target: CString,
+    tmp_opts: CString,
+    dev_target: CString,
+    devices: Vec<(CString, CString)>,
+    mounts: Vec<(CString, CString)>,
+    proc_target: CString,
+    uid: u32,
+    gid: u32,
+    cap_last: u32,
+}
+
+fn c(path: &Path) -> Result<CString, SandboxError> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SandboxError::InvalidSpec(format!("NUL byte in {}", path.display())))
+}
+
+fn cs(s: String) -> CString {
+    CString::new(s).expect("built from paths already checked for NUL bytes")
+}
+
+impl Plan {
+    pub(crate) fn new(spec: &SandboxSpec, cgroup_procs: &[std::path::PathBuf]) -> Result<Plan, SandboxError> {
+        let root = spec.staging_dir.clone();
+        let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
+        let mut dirs = vec![
+            inside(Path::new("/var")),
+            inside(Path::new("/var/task")),
+            inside(Path::new("/tmp")),
+            inside(Path::new("/proc")),
+            inside(Path::new("/dev")),
+            inside(Path::new("/mnt")),
+        ];
+        let mut host = Vec::new();
+        for dir in &spec.host_dirs {
+            if !dir.is_absolute() {
+                return Err(SandboxError::InvalidSpec(format!("{} is not absolute", dir.display())));
+            }
+            let Ok(meta) = std::fs::symlink_metadata(dir) else {
+                continue; // e.g. no /lib64 on this host
+            };
+            for ancestor in dir.ancestors().skip(1).collect::<Vec<_>>().into_iter().rev().skip(1) {
+                dirs.push(inside(ancestor));
+            }
+            if meta.file_type().is_symlink() {
+                let to = std::fs::read_link(dir)
+                    .map_err(|e| SandboxError::Io { what: format!("read link {}", dir.display()), source: e })?;
+                host.push(HostEntry::Symlink { link: c(&to)?, target: c(&inside(dir))? });
+            } else {
+                dirs.push(inside(dir));
+                host.push(HostEntry::Dir { source: c(dir)?, target: c(&inside(dir))? });
+            }
+        }
+        let mut mounts = Vec::new();
+        for m in &spec.mounts {
+            let rel = m.target.strip_prefix("/mnt").map_err(|_| {
+                SandboxError::InvalidSpec(format!("mount target {} is not under /mnt/", m.target.display()))
+            })?;
+            if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                return Err(SandboxError::InvalidSpec(format!("bad mount target {}", m.target.display())));
+            }
+            let mut sub = Path::new("/mnt").to_path_buf();
+            for part in rel.components() {
+                sub.push(part);
+                dirs.push(inside(&sub));
+            }
+            mounts.push((c(&m.source)?, c(&inside(&m.target))?));
+        }
+        dirs.dedup();
+        let devices =
+            DEVICES.iter().map(|d| (cs(format!("/dev/{d}")), cs(format!("{}/dev/{d}", root.display())))).collect();
+        let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(63);
+        Ok(Plan {
+            cgroup_procs: cgroup_procs.iter().map(|p| c(p)).collect::<Result<_, _>>()?,
+            isolate_network: spec.isolate_network,
+            root: c(&root)?,
+            root_opts: cs("size=1m,mode=755".to_string()),
+            dirs: dirs.iter().map(|d| c(d)).collect::<Result<_, _>>()?,
+            host,
+            code_source: c(&spec.code_dir)?,
+            code_target: c(&inside(Path::new("/var/task")))?,
+            tmp_target: c(&inside(Path::new("/tmp")))?,
+            tmp_opts: cs(format!("size={},mode=1777", spec.tmp_bytes)),
+            dev_target: c(&inside(Path::new("/dev")))?,
+            devices,
+            mounts,
+            proc_target: c(&inside(Path::new("/proc")))?,
+            uid: spec.uid,
+            gid: spec.gid,
+            cap_last,
+        })
+    }
+
+    /// Runs in the forked child, already the first process of a new pid namespace.
+    pub(crate) fn enter(&self) -> io::Result<()> {
+        for procs in &self.cgroup_procs {
+            join_cgroup(procs)?;
+        }
+        let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+        if self.isolate_network {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+        unshare(flags)?;
+        // Nothing we mount from here on propagates back to the host.
+        mount(None::<&CStr>, c"/", None::<&CStr>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&CStr>)?;
+        let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        mount(Some(c"tmpfs"), self.root.as_c_str(), Some(c"tmpfs"), base, Some(self.root_opts.as_c_str()))?;
+        for dir in &self.dirs {
+            match mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for entry in &self.host {
+            match entry {
+                HostEntry::Dir { source, target } => bind(source, target, base | MsFlags::MS_RDONLY)?,
+                HostEntry::Symlink { link, target } => {
+                    nix::unistd::symlinkat(link.as_c_str(), nix::fcntl::AT_FDCWD, target.as_c_str())?
+                }
+            }
+        }
+        bind(&self.code_source, &self.code_target, base | MsFlags::MS_RDONLY)?;
+        mount(Some(c"tmpfs"), self.tmp_target.as_c_str(), Some(c"tmpfs"), base, Some(self.tmp_opts.as_c_str()))?;
+        mount(
+            Some(c"tmpfs"),
+            self.dev_target.as_c_str(),
+            Some(c"tmpfs"),
+            MsFlags::MS_NOSUID,
+            Some(c"size=64k,mode=755"),
+        )?;
+        for (source, target) in &self.devices {
+            touch(target)?;
+            bind(source, target, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC)?;
+        }
+        for (source, target) in &self.mounts {
+            bind(source, target, base)?;
+        }
+        mount(Some(c"proc"), self.proc_target.as_c_str(), Some(c"proc"), base | MsFlags::MS_NOEXEC, None::<&CStr>)?;
+        // pivot_root(".", ".") stacks the old root under the new one; detaching it
+        // leaves only the new tree (no directory for the old root needed).
+        chdir(self.root.as_c_str())?;
+        pivot_root(c".", c".")?;
+        umount2(c".", MntFlags::MNT_DETACH)?;
+        chdir(c"/")?;
+        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base;
+        mount(None::<&CStr>, c"/", None::<&CStr>, ro, None::<&CStr>)?;
+        mount(
+            None::<&CStr>,
+            c"/dev",
+            None::<&CStr>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID,
+            None::<&CStr>,
+        )?;
+        // SAFETY: sethostname reads `len` bytes from a static buffer.
+        check(unsafe { libc::sethostname(c"floe".as_ptr(), 4) })?;
+        self.drop_privileges()?;
+        chdir(c"/var/task")?;
+        Ok(())
+    }
+
+    fn drop_privileges(&self) -> io::Result<()> {
+        // The bounding set can only shrink while we still hold CAP_SETPCAP.
+        for cap in 0..=self.cap_last {
+            // SAFETY: prctl with integer arguments only.
+            check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) })?;
+        }
+        // SAFETY: as above.
+        check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) })?;
+        setgroups(&[Gid::from_raw(self.gid)])?;
+        let (gid, uid) = (Gid::from_raw(self.gid), Uid::from_raw(self.uid));
+        setresgid(gid, gid, gid)?;
+        // Leaving uid 0 clears permitted and effective capabilities; clearing
+        // the inheritable set too leaves none at all.
+        setresuid(uid, uid, uid)?;
+        clear_capabilities()?;
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+        Ok(())
+    }
+}
+
+fn bind(source: &CStr, target: &CStr, flags: MsFlags) -> io::Result<()> {
+    mount(Some(source), target, None::<&CStr>, MsFlags::MS_BIND, None::<&CStr>)?;
+    // Bind mounts ignore most flags on creation; they take effect on remount.
+    mount(None::<&CStr>, target, None::<&CStr>, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags, None::<&CStr>)?;
+    Ok(())
+}
+
+fn touch(path: &CStr) -> io::Result<()> {
+    // SAFETY: `path` is a valid NUL-terminated string; the fd is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644) };
+    check(fd)?;
+    // SAFETY: fd was just opened by us.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
+fn join_cgroup(procs: &CStr) -> io::Result<()> {
+    // SAFETY: `procs` is a valid NUL-terminated string; the fd is closed below.
+    let fd = unsafe { libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    check(fd)?;
+    // "0" means the writing process, in v1 and v2 alike.
+    // SAFETY: writes one byte from a static buffer.
+    let n = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };
+    // SAFETY: fd was just opened by us.
+    unsafe { libc::close(fd) };
+    check(n as libc::c_int)?;
+    Ok(())
+}
+
+fn clear_capabilities() -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let data =
+        [Data { effective: 0, permitted: 0, inheritable: 0 }, Data { effective: 0, permitted: 0, inheritable: 0 }];
+    // SAFETY: capset reads a v3 header and two data structs, both live on our stack.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
+    check(rc as libc::c_int)
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
