@@ -4,7 +4,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::SandboxError;
@@ -54,7 +54,9 @@ pub struct Cgroup {
     version: CgroupVersion,
     /// One directory per controller on v1 (memory first), one on v2.
     dirs: Vec<PathBuf>,
-    removed: bool,
+    /// v1 only: the freezer controller's directory.
+    freezer: Option<PathBuf>,
+    removed: AtomicBool,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -63,7 +65,7 @@ impl Cgroup {
     pub fn create(version: CgroupVersion, limits: Limits) -> Result<Cgroup, SandboxError> {
         let name = format!("env-{}-{}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let root = Path::new(CGROUP_ROOT);
-        let mut cgroup = Cgroup { version, dirs: Vec::new(), removed: false };
+        let mut cgroup = Cgroup { version, dirs: Vec::new(), freezer: None, removed: AtomicBool::new(false) };
         match version {
             CgroupVersion::V1 => {
                 for controller in ["memory", "pids", "cpu"] {
@@ -80,6 +82,12 @@ impl Cgroup {
                 }
                 write(&pids.join("pids.max"), limits.pids_max)?;
                 write(&cpu.join("cpu.shares"), limits.cpu_shares.max(2))?;
+                let freezer = root.join("freezer").join(FLOE).join(&name);
+                if root.join("freezer").is_dir() {
+                    fs::create_dir_all(&freezer).map_err(|e| cg_err(&freezer, e))?;
+                    cgroup.dirs.push(freezer.clone());
+                    cgroup.freezer = Some(freezer);
+                }
             }
             CgroupVersion::V2 => {
                 let parent = root.join(FLOE);
@@ -140,11 +148,82 @@ impl Cgroup {
         fs::read_to_string(file).ok()?.trim().parse().ok()
     }
 
+    /// Stops (or resumes) every process of the cgroup. On v1 the kernel finishes
+    /// freezing in the background; a frozen process still holds its memory.
+    pub fn set_frozen(&self, frozen: bool) -> Result<(), SandboxError> {
+        let (file, value) = match (self.version, &self.freezer) {
+            (CgroupVersion::V1, Some(dir)) => (dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" }),
+            (CgroupVersion::V1, None) => return Ok(()),
+            (CgroupVersion::V2, _) => (self.dirs[0].join("cgroup.freeze"), if frozen { "1" } else { "0" }),
+        };
+        match fs::write(&file, value) {
+            Ok(()) => Ok(()),
+            // Already removed: nothing left to freeze or thaw.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(cg_err(&file, e)),
+        }
+    }
+
+    /// Whether the freezer reports every process stopped.
+    pub fn is_frozen(&self) -> bool {
+        match (self.version, &self.freezer) {
+            (CgroupVersion::V1, Some(dir)) => {
+                fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+            }
+            (CgroupVersion::V1, None) => false,
+            (CgroupVersion::V2, _) => {
+                fs::read_to_string(self.dirs[0].join("cgroup.events")).is_ok_and(|s| s.lines().any(|l| l == "frozen 1"))
+            }
+        }
+    }
+
+    /// The host pids of the processes in the cgroup.
+    pub fn pids(&self) -> Vec<u32> {
+        fs::read_to_string(self.dirs[0].join("cgroup.procs"))
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes the cgroups of sandboxes whose floe process is gone (named
+    /// `env-<floe pid>-<n>`), killing whatever is left in them.
+    pub fn remove_stale(version: CgroupVersion) -> usize {
+        let root = Path::new(CGROUP_ROOT);
+        let parents: Vec<PathBuf> = match version {
+            CgroupVersion::V1 => ["memory", "pids", "cpu", "freezer"].iter().map(|c| root.join(c).join(FLOE)).collect(),
+            CgroupVersion::V2 => vec![root.join(FLOE)],
+        };
+        let mut removed = 0;
+        for parent in parents {
+            let Ok(entries) = fs::read_dir(&parent) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(owner) = name.strip_prefix("env-").and_then(|r| r.split('-').next()) else { continue };
+                let Ok(owner) = owner.parse::<i32>() else { continue };
+                if Path::new(&format!("/proc/{owner}")).exists() {
+                    continue;
+                }
+                let is_freezer = parent.starts_with(root.join("freezer"));
+                let stale = Cgroup {
+                    version,
+                    dirs: vec![entry.path()],
+                    freezer: is_freezer.then(|| entry.path()),
+                    removed: AtomicBool::new(false),
+                };
+                if stale.remove().is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Kills every process left and removes the directories.
-    pub fn remove(&mut self) -> Result<(), SandboxError> {
-        if self.removed {
+    pub fn remove(&self) -> Result<(), SandboxError> {
+        if self.removed.load(Ordering::Acquire) {
             return Ok(());
         }
+        // Frozen processes cannot die; thaw before killing.
+        let _ = self.set_frozen(false);
         for attempt in 0..100 {
             let mut busy = false;
             for dir in &self.dirs {
@@ -162,7 +241,7 @@ impl Cgroup {
                 }
             }
             if !busy {
-                self.removed = true;
+                self.removed.store(true, Ordering::Release);
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(2));

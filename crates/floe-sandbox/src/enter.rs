@@ -39,6 +39,7 @@ pub(crate) struct Plan {
     dev_target: CString,
     devices: Vec<(CString, CString)>,
     mounts: Vec<(CString, CString)>,
+    ro_binds: Vec<(CString, CString)>,
     proc_target: CString,
     uid: u32,
     gid: u32,
@@ -101,6 +102,21 @@ impl Plan {
             }
             mounts.push((c(&m.source)?, c(&inside(&m.target))?));
         }
+        let mut ro_binds = Vec::new();
+        for b in &spec.ro_binds {
+            let normal = b.target.is_absolute()
+                && b.target.components().skip(1).all(|c| matches!(c, std::path::Component::Normal(_)));
+            let reserved = ["/mnt", "/tmp", "/proc", "/dev", "/var/task"].iter().any(|r| b.target.starts_with(r));
+            if !normal || reserved || b.target == Path::new("/") {
+                return Err(SandboxError::InvalidSpec(format!("bad read-only bind target {}", b.target.display())));
+            }
+            let mut sub = Path::new("/").to_path_buf();
+            for part in b.target.components().skip(1) {
+                sub.push(part);
+                dirs.push(inside(&sub));
+            }
+            ro_binds.push((c(&b.source)?, c(&inside(&b.target))?));
+        }
         dirs.dedup();
         let devices =
             DEVICES.iter().map(|d| (cs(format!("/dev/{d}")), cs(format!("{}/dev/{d}", root.display())))).collect();
@@ -122,6 +138,7 @@ impl Plan {
             dev_target: c(&inside(Path::new("/dev")))?,
             devices,
             mounts,
+            ro_binds,
             proc_target: c(&inside(Path::new("/proc")))?,
             uid: spec.uid,
             gid: spec.gid,
@@ -158,6 +175,9 @@ impl Plan {
             }
         }
         bind(&self.code_source, &self.code_target, base | MsFlags::MS_RDONLY)?;
+        for (source, target) in &self.ro_binds {
+            bind(source, target, base | MsFlags::MS_RDONLY)?;
+        }
         mount(Some(c"tmpfs"), self.tmp_target.as_c_str(), Some(c"tmpfs"), base, Some(self.tmp_opts.as_c_str()))?;
         mount(
             Some(c"tmpfs"),

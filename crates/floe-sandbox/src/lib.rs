@@ -15,9 +15,11 @@ mod enter;
 mod spec;
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
 
 pub use cgroup::{Cgroup, CgroupVersion, Limits};
 pub use spec::{BindMount, Io, SandboxSpec};
@@ -55,7 +57,15 @@ pub struct Exit {
 #[derive(Debug)]
 pub struct SandboxChild {
     pub process: std::process::Child,
-    cgroup: Cgroup,
+    control: Control,
+}
+
+/// What can be done to a running sandbox from any thread, while another waits for it.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// pidfd of pid 1: signals reach the right process even after it is reaped.
+    pidfd: Arc<OwnedFd>,
+    cgroup: Arc<Cgroup>,
 }
 
 impl Sandbox {
@@ -73,6 +83,13 @@ impl Sandbox {
         self.cgroups
     }
 
+    /// Removes what sandboxes of floe processes that died without cleaning up
+    /// left behind (their cgroups, and any process still in them). Returns how
+    /// many were removed.
+    pub fn remove_stale(&self) -> usize {
+        Cgroup::remove_stale(self.cgroups)
+    }
+
     pub fn spawn(&self, spec: &SandboxSpec) -> Result<SandboxChild, SandboxError> {
         let first = spec.argv.first().ok_or_else(|| SandboxError::InvalidSpec("empty argv".into()))?;
         std::fs::create_dir_all(&spec.staging_dir)
@@ -87,17 +104,35 @@ impl Sandbox {
             .args(&spec.argv[1..])
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(stdio(spec.stdin))
-            .stdout(stdio(spec.stdout))
-            .stderr(stdio(spec.stderr));
+            .stdin(stdio(&spec.stdin)?)
+            .stdout(stdio(&spec.stdout)?)
+            .stderr(stdio(&spec.stderr)?);
         // SAFETY: `Plan::enter` only makes system calls on memory prepared before
         // the fork; it neither allocates nor takes locks.
         unsafe {
             command.pre_exec(move || plan.enter());
         }
-        let process = spawn_in_new_pid_namespace(command)?;
-        Ok(SandboxChild { process, cgroup })
+        let mut process = spawn_in_new_pid_namespace(command)?;
+        let pidfd = match pidfd_open(process.id()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = process.kill();
+                let _ = process.wait();
+                return Err(SandboxError::Io { what: "pidfd_open".into(), source: e });
+            }
+        };
+        Ok(SandboxChild { process, control: Control { pidfd: Arc::new(pidfd), cgroup: Arc::new(cgroup) } })
     }
+}
+
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this fd; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// unshare(CLONE_NEWPID) only affects the caller's future children, and only
@@ -116,12 +151,15 @@ fn spawn_in_new_pid_namespace(mut command: Command) -> Result<std::process::Chil
     })
 }
 
-fn stdio(io: Io) -> Stdio {
-    match io {
+fn stdio(io: &Io) -> Result<Stdio, SandboxError> {
+    Ok(match io {
         Io::Inherit => Stdio::inherit(),
         Io::Piped => Stdio::piped(),
         Io::Null => Stdio::null(),
-    }
+        Io::Fd(fd) => Stdio::from(
+            fd.try_clone().map_err(|e| SandboxError::Io { what: "duplicate an output fd".into(), source: e })?,
+        ),
+    })
 }
 
 impl SandboxChild {
@@ -129,21 +167,62 @@ impl SandboxChild {
         self.process.id()
     }
 
+    /// A handle to kill, freeze or measure the sandbox while a thread waits for it.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
     /// Waits for pid 1 (its death ends every process of the namespace), then
     /// reads the cgroup's OOM counter and removes the cgroup.
-    pub fn wait(&mut self) -> Result<Exit, SandboxError> {
+    pub fn wait(mut self) -> Result<Exit, SandboxError> {
         let status =
             self.process.wait().map_err(|e| SandboxError::Io { what: "wait for sandbox".into(), source: e })?;
-        let oom_killed = self.cgroup.oom_kills()? > 0;
-        let peak_memory_bytes = self.cgroup.peak_memory();
-        self.cgroup.remove()?;
+        let oom_killed = self.control.cgroup.oom_kills()? > 0;
+        let peak_memory_bytes = self.control.cgroup.peak_memory();
+        self.control.cgroup.remove()?;
         Ok(Exit { status, oom_killed, peak_memory_bytes })
     }
 
-    /// Kills the whole sandbox.
-    pub fn kill(&mut self) -> Result<Exit, SandboxError> {
-        let _ = self.process.kill();
+    /// Kills the whole sandbox and waits for it.
+    pub fn kill(self) -> Result<Exit, SandboxError> {
+        self.control.kill();
         self.wait()
+    }
+}
+
+impl Control {
+    /// SIGKILLs pid 1, which ends every process of its pid namespace; a frozen
+    /// sandbox is thawed so that the kill is delivered. Harmless once it is dead.
+    pub fn kill(&self) {
+        // SAFETY: pidfd_send_signal with a valid fd, a signal number and no siginfo.
+        unsafe {
+            libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32);
+        }
+        let _ = self.cgroup.set_frozen(false);
+    }
+
+    /// Stops every process of the sandbox (cgroup freezer) until [`Control::thaw`].
+    pub fn freeze(&self) -> Result<(), SandboxError> {
+        self.cgroup.set_frozen(true)
+    }
+
+    pub fn thaw(&self) -> Result<(), SandboxError> {
+        self.cgroup.set_frozen(false)
+    }
+
+    /// How many processes the kernel's OOM killer killed in the sandbox so far.
+    pub fn oom_kills(&self) -> Result<u64, SandboxError> {
+        self.cgroup.oom_kills()
+    }
+
+    /// Peak memory use of the sandbox so far, in bytes.
+    pub fn peak_memory(&self) -> Option<u64> {
+        self.cgroup.peak_memory()
+    }
+
+    /// The pids of the sandbox's processes as the host sees them.
+    pub fn pids(&self) -> Vec<u32> {
+        self.cgroup.pids()
     }
 }
 
@@ -156,7 +235,7 @@ impl Exit {
 impl Drop for SandboxChild {
     fn drop(&mut self) {
         if matches!(self.process.try_wait(), Ok(None)) {
-            let _ = self.process.kill();
+            self.control.kill();
             let _ = self.process.wait();
         }
     }

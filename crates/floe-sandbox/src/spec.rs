@@ -1,6 +1,8 @@
 //! What a sandbox looks like from inside: the description the invoker fills in.
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything needed to start one execution environment.
 #[derive(Debug, Clone)]
@@ -15,6 +17,9 @@ pub struct SandboxSpec {
     pub tmp_bytes: u64,
     /// Extra read-write bind mounts; each target must be under `/mnt/`.
     pub mounts: Vec<BindMount>,
+    /// Extra read-only bind mounts at absolute targets outside `/mnt/`, `/tmp`,
+    /// `/proc` and `/dev` (for example the runtime's own files at `/var/runtime`).
+    pub ro_binds: Vec<BindMount>,
     pub uid: u32,
     pub gid: u32,
     /// Memory limit in bytes (cgroup), swap included where the host accounts it.
@@ -44,11 +49,13 @@ pub struct BindMount {
     pub target: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Io {
     Inherit,
     Piped,
     Null,
+    /// A file or pipe of the caller's (duplicated into the child).
+    Fd(Arc<OwnedFd>),
 }
 
 impl SandboxSpec {
@@ -60,6 +67,7 @@ impl SandboxSpec {
             host_dirs: ["/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc"].iter().map(PathBuf::from).collect(),
             tmp_bytes: 512 << 20,
             mounts: Vec::new(),
+            ro_binds: Vec::new(),
             uid: 993,
             gid: 990,
             memory_bytes: 128 << 20,
