@@ -193,3 +193,101 @@ fn mount_targets_outside_mnt_are_refused() {
         assert!(sb.spawn(&spec).is_err(), "{target} accepted");
     }
 }
+
+#[test]
+fn sandboxes_do_not_see_each_others_tmp_or_processes() {
+    let Some(sb) = sandbox() else { return };
+    let code = tempfile::tempdir().expect("code dir");
+    // The first sandbox leaves a file in its /tmp and stays alive.
+    let mut spec =
+        SandboxSpec::new(code.path(), vec!["/bin/sh".into(), "-c".into(), "echo mine > /tmp/a; sleep 31".into()]);
+    spec.stdout = Io::Null;
+    let first = sb.spawn(&spec).expect("spawn");
+    let host_pid = first.id();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (exit, out) = run(
+        &sb,
+        |_| {},
+        "ls -A /tmp; echo procs; for p in /proc/[0-9]*; do cat $p/cmdline | tr '\\0' ' '; echo; done | grep -c 'slee[p] 31'; true",
+    );
+    assert!(exit.status.success(), "{exit:?} {out}");
+    assert_eq!(out, "procs\n0\n", "the other sandbox's /tmp and processes are invisible");
+    // Killing through the control handle ends every process of the sandbox.
+    let control = first.control();
+    assert!(control.pids().contains(&host_pid));
+    control.kill();
+    let exit = first.wait().expect("wait");
+    assert_eq!(exit.signal(), Some(9));
+}
+
+#[test]
+fn read_only_binds_are_visible_and_read_only() {
+    let Some(sb) = sandbox() else { return };
+    let runtime = tempfile::tempdir().expect("dir");
+    std::fs::write(runtime.path().join("boot"), "bootstrap\n").expect("write");
+    std::fs::set_permissions(runtime.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let source = runtime.path().to_path_buf();
+    let (exit, out) = run(
+        &sb,
+        move |s| s.ro_binds.push(BindMount { source, target: "/var/runtime".into() }),
+        "cat /var/runtime/boot; touch /var/runtime/x 2>&1 | grep -c 'Read-only'",
+    );
+    assert!(exit.status.success(), "{exit:?} {out}");
+    assert_eq!(out, "bootstrap\n1\n");
+    let code = tempfile::tempdir().expect("dir");
+    let mut spec = SandboxSpec::new(code.path(), vec!["/bin/true".into()]);
+    for target in ["/tmp/x", "/var/task", "/proc", "relative", "/"] {
+        spec.ro_binds = vec![BindMount { source: code.path().into(), target: target.into() }];
+        assert!(sb.spawn(&spec).is_err(), "{target} accepted");
+    }
+}
+
+#[test]
+fn a_frozen_sandbox_does_not_run_until_thawed() {
+    let Some(sb) = sandbox() else { return };
+    if sb.cgroup_version() == floe_sandbox::CgroupVersion::V1
+        && !std::path::Path::new("/sys/fs/cgroup/freezer").is_dir()
+    {
+        eprintln!("skipped: no freezer controller");
+        return;
+    }
+    let out = tempfile::tempdir().expect("dir");
+    std::fs::set_permissions(out.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let code = tempfile::tempdir().expect("code dir");
+    let mut spec = SandboxSpec::new(
+        code.path(),
+        vec!["/bin/sh".into(), "-c".into(), "while true; do date +%s%N >> /mnt/out/ticks; sleep 0.01; done".into()],
+    );
+    spec.stdout = Io::Null;
+    spec.mounts.push(BindMount { source: out.path().into(), target: "/mnt/out".into() });
+    let child = sb.spawn(&spec).expect("spawn");
+    let control = child.control();
+    let ticks = || std::fs::read_to_string(out.path().join("ticks")).unwrap_or_default().lines().count();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    control.freeze().expect("freeze");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let frozen_at = ticks();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(ticks(), frozen_at, "no progress while frozen");
+    control.thaw().expect("thaw");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(ticks() > frozen_at, "progress again once thawed");
+    // A frozen sandbox can still be killed.
+    control.freeze().expect("freeze");
+    let exit = child.kill().expect("kill");
+    assert_eq!(exit.signal(), Some(9));
+}
+
+#[test]
+fn stale_cgroups_of_a_dead_floe_are_removed() {
+    let Some(sb) = sandbox() else { return };
+    if sb.cgroup_version() != floe_sandbox::CgroupVersion::V1 {
+        eprintln!("skipped: written for the v1 layout of this host");
+        return;
+    }
+    // A cgroup named after a pid that cannot exist (above pid_max).
+    let dir = std::path::Path::new("/sys/fs/cgroup/pids/floe/env-999999999-0");
+    std::fs::create_dir_all(dir).expect("create a stale cgroup");
+    assert!(sb.remove_stale() >= 1);
+    assert!(!dir.exists());
+}
