@@ -210,6 +210,11 @@ impl Control {
         self.cgroup.set_frozen(false)
     }
 
+    /// Whether every process of the sandbox is stopped by the freezer.
+    pub fn is_frozen(&self) -> bool {
+        self.cgroup.is_frozen()
+    }
+
     /// How many processes the kernel's OOM killer killed in the sandbox so far.
     pub fn oom_kills(&self) -> Result<u64, SandboxError> {
         self.cgroup.oom_kills()

@@ -1,0 +1,282 @@
+//! The invoker end to end with a `provided` runtime written in bash: cold and warm
+//! starts, errors, crashes, timeouts, logs.
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provided_runtime_cold_then_warm() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let node = node().await;
+    let code = code(&[("bootstrap", SHELL_BOOTSTRAP, true)]);
+    node.create("shell", settings("provided.al2023", "echo.handler"), code.path()).await;
+    let first = node.invoke_tail("shell", r#"{"n":1}"#).await;
+    assert_eq!(first.function_error, None, "{:?}", first.payload);
+    let v = json(&first);
+    assert_eq!(v["echo"]["n"], 1);
+    assert!(first.init_duration.is_some(), "a cold start reports its init");
+    let log = tail(&first);
+    assert!(log.contains("START RequestId: "), "{log}");
+    assert!(log.contains("REPORT RequestId: ") && log.contains("Init Duration: "), "{log}");
+    let second = node.invoke("shell", r#"{"n":2}"#).await;
+    let w = json(&second);
+    assert_eq!(w["echo"]["n"], 2);
+    assert_eq!(w["pid"], v["pid"], "the warm environment is reused");
+    assert!(second.init_duration.is_none());
+}
+
+async fn shell_node(edit: impl FnOnce(&mut floe_lambda::NodeConfig)) -> (Node, tempfile::TempDir) {
+    let node = node_with(edit).await;
+    let code = code(&[("bootstrap", SHELL_BOOTSTRAP, true)]);
+    (node, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_errors_crashes_and_timeouts() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (node, code) = shell_node(|_| {}).await;
+    let mut s = settings("provided", "x");
+    s.timeout_s = Some(1);
+    node.create("shell", s, code.path()).await;
+
+    let failed = node.invoke("shell", r#"{"fail":1}"#).await;
+    assert_eq!(failed.function_error.as_deref(), Some("Unhandled"));
+    assert_eq!(json(&failed)["errorType"], "ShellError");
+    let pid = json(&node.invoke("shell", "{}").await)["pid"].clone();
+    assert!(pid.is_number(), "a handled error keeps the environment");
+
+    let crashed = node.invoke_tail("shell", r#"{"exit":1}"#).await;
+    assert_eq!(crashed.function_error.as_deref(), Some("Unhandled"));
+    let e = json(&crashed);
+    assert_eq!(e["errorType"], "Runtime.ExitError", "{e}");
+    assert!(e["errorMessage"].as_str().unwrap().ends_with("Runtime exited with error: exit status 7"), "{e}");
+    assert!(tail(&crashed).contains("Status: error\tError Type: Runtime.ExitError"), "{}", tail(&crashed));
+    let after = node.invoke("shell", "{}").await;
+    assert!(after.init_duration.is_some(), "a crashed environment is replaced by a cold one");
+
+    let started = std::time::Instant::now();
+    let slow = node.invoke_tail("shell", r#"{"sleep":1}"#).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the timeout ends the invocation");
+    let e = json(&slow);
+    assert!(e["errorMessage"].as_str().unwrap().ends_with("Task timed out after 1.00 seconds"), "{e}");
+    assert!(tail(&slow).contains("Task timed out after 1.00 seconds"), "{}", tail(&slow));
+    assert!(tail(&slow).contains("Status: timeout"), "{}", tail(&slow));
+    let after = node.invoke("shell", "{}").await;
+    assert!(after.init_duration.is_some(), "a timed out environment is replaced");
+
+    let big = node.invoke("shell", r#"{"big":1}"#).await;
+    assert_eq!(json(&big)["errorType"], "Function.ResponseSizeTooLarge");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_lambda_errors() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (node, code) = shell_node(|_| {}).await;
+    node.create("shell", settings("provided", "x"), code.path()).await;
+    let f = &node.functions;
+    let e = f.invoke("shell", floe_lambda::InvokeRequest::sync("{not json")).await.unwrap_err();
+    assert_eq!(e.kind.code(), "InvalidRequestContentException");
+    assert_eq!(e.kind.status(), 400);
+    let huge = format!("\"{}\"", "a".repeat(6 * 1024 * 1024));
+    let e = f.invoke("shell", floe_lambda::InvokeRequest::sync(huge)).await.unwrap_err();
+    assert_eq!((e.kind.code(), e.kind.status()), ("RequestTooLargeException", 413));
+    let e = f.invoke("nope", floe_lambda::InvokeRequest::sync("{}")).await.unwrap_err();
+    assert_eq!((e.kind.code(), e.kind.status()), ("ResourceNotFoundException", 404));
+    let e = f.create_function("shell", settings("provided", "x"), package(code.path())).await.unwrap_err();
+    assert_eq!(e.kind.code(), "ResourceConflictException");
+    let e = f.create_function("other", settings("cobol", "x"), package(code.path())).await.unwrap_err();
+    assert_eq!(e.kind.code(), "InvalidParameterValueException");
+    let mut dry = floe_lambda::InvokeRequest::sync("{}");
+    dry.invocation_type = floe_lambda::InvocationType::DryRun;
+    let r = f.invoke("shell", dry).await.unwrap();
+    assert_eq!(r.status, 204);
+    assert_eq!(f.pool_stats("shell"), floe_lambda::PoolStats::default(), "a dry run starts nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reserved_and_account_concurrency_throttle() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (node, code) = shell_node(|c| c.invoker.account_concurrency = 3).await;
+    node.create("a", settings("provided", "x"), code.path()).await;
+    node.create("b", settings("provided", "x"), code.path()).await;
+    let f = node.functions.clone();
+    f.put_function_concurrency("a", 0).unwrap();
+    let e = f.invoke("a", floe_lambda::InvokeRequest::sync("{}")).await.unwrap_err();
+    assert_eq!(e.kind.code(), "TooManyRequestsException");
+    assert_eq!(e.reason, Some("ReservedFunctionConcurrentInvocationLimitExceeded"));
+    assert_eq!(e.kind.status(), 429);
+    // Reserving 1 for a leaves 2 for b: three concurrent calls of b, one throttled.
+    f.put_function_concurrency("a", 1).unwrap();
+    assert_eq!(f.invoker().unreserved_concurrency(), 2);
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move { f.invoke("b", floe_lambda::InvokeRequest::sync(r#"{"nap":1}"#)).await })
+        })
+        .collect();
+    let mut throttled = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            Ok(r) => assert_eq!(&r.payload[..], b"\"napped\""),
+            Err(e) => {
+                assert_eq!(e.reason, Some("ConcurrentInvocationLimitExceeded"));
+                throttled += 1;
+            }
+        }
+    }
+    assert_eq!(throttled, 1);
+    // a's reservation is its own: two concurrent calls of a, one throttled.
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move { f.invoke("a", floe_lambda::InvokeRequest::sync(r#"{"nap":1}"#)).await })
+        })
+        .collect();
+    let results: Vec<_> = futures_join(calls).await;
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    f.delete_function_concurrency("a").unwrap();
+    assert_eq!(f.invoker().unreserved_concurrency(), 3);
+}
+
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_environments_are_frozen_then_reclaimed() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (node, code) = shell_node(|c| c.invoker.idle_timeout = std::time::Duration::from_millis(1500)).await;
+    node.create("shell", settings("provided", "x"), code.path()).await;
+    let first = json(&node.invoke("shell", "{}").await)["pid"].clone();
+    let mut stats = node.functions.pool_stats("shell");
+    for _ in 0..100 {
+        if stats.frozen == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        stats = node.functions.pool_stats("shell");
+    }
+    assert_eq!((stats.idle, stats.frozen), (1, 1), "the idle environment is frozen");
+    // Thawed for the next invocation, same environment.
+    assert_eq!(json(&node.invoke("shell", "{}").await)["pid"], first);
+    assert_eq!(node.functions.pool_stats("shell").idle, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(node.functions.pool_stats("shell").idle, 0, "reclaimed after the idle timeout");
+    let again = node.invoke("shell", "{}").await;
+    assert!(again.init_duration.is_some(), "a cold start after reclaim");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_environments_are_ready_ahead_of_demand() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (node, code) = shell_node(|c| c.invoker.idle_timeout = std::time::Duration::from_millis(200)).await;
+    node.create("shell", settings("provided", "x"), code.path()).await;
+    node.functions.put_provisioned_concurrency("shell", 2).await.unwrap();
+    for _ in 0..200 {
+        if node.functions.pool_stats("shell").provisioned_ready == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.functions.pool_stats("shell").provisioned_ready, 2);
+    let r = node.invoke("shell", "{}").await;
+    assert!(r.init_duration.is_none(), "no cold start");
+    assert_eq!(json(&r)["init_type"], "provisioned-concurrency");
+    // Not reclaimed while idle, unlike on-demand environments.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(node.functions.pool_stats("shell").provisioned_ready, 2);
+    node.functions.delete_provisioned_concurrency("shell").unwrap();
+    for _ in 0..100 {
+        if node.functions.pool_stats("shell").idle == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(node.functions.pool_stats("shell").idle, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_invocations_run_and_are_retried_twice() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (node, code) = shell_node(|c| {
+        c.asynchronous.retry_delays = vec![std::time::Duration::from_millis(100); 2];
+    })
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let mut s = settings("provided", "x");
+    s.mounts = Some(vec![floe_lambda::MountConfig {
+        source: out.path().display().to_string(),
+        local_mount_path: "/mnt/out".into(),
+    }]);
+    node.create("shell", s, code.path()).await;
+    let mut event = floe_lambda::InvokeRequest::sync(r#"{"ok":1}"#);
+    event.invocation_type = floe_lambda::InvocationType::Event;
+    let accepted = node.functions.invoke("shell", event.clone()).await.unwrap();
+    assert_eq!(accepted.status, 202);
+    let mut failing = event.clone();
+    failing.payload = r#"{"fail":1}"#.into();
+    node.functions.invoke("shell", failing).await.unwrap();
+    let seen = |pattern: &str| {
+        std::fs::read_to_string(out.path().join("seen"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(pattern))
+            .count()
+    };
+    for _ in 0..200 {
+        if seen("\"ok\"") == 1 && seen("\"fail\"") == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen("\"ok\""), 1, "the event ran once");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(seen("\"fail\""), 3, "a failing event is tried three times in all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_environment_reaches_its_runtime_api() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (node, code) = shell_node(|_| {}).await;
+    node.create("shell", settings("provided", "x"), code.path()).await;
+    let v = json(&node.invoke("shell", "{}").await);
+    let api = v["api"].as_str().expect("the runtime API address").to_string();
+    // A host process (this test) connecting to that port gets no event: the
+    // connection is closed unanswered.
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&api).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        buf
+    })
+    .await
+    .unwrap();
+    assert!(answer.is_empty(), "got {:?}", String::from_utf8_lossy(&answer));
+    // The environment itself still works.
+    assert_eq!(json(&node.invoke("shell", r#"{"k":2}"#).await)["echo"]["k"], 2);
+}
