@@ -3,6 +3,7 @@
 
 mod ap_cmd;
 mod config;
+mod fn_cmd;
 mod fs_cmd;
 mod mount;
 mod policy_cmd;
@@ -34,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: ap_cmd::ApCommand,
     },
+    /// Manage and invoke functions.
+    Fn {
+        #[command(subcommand)]
+        command: fn_cmd::FnCommand,
+    },
     /// Mount a file system with FUSE.
     Mount(mount::MountArgs),
     /// Unmount a floe mount.
@@ -51,6 +57,11 @@ enum Command {
 }
 
 fn main() {
+    // Die quietly on a closed stdout (`floe fn list | head`), as command-line tools do.
+    // SAFETY: setting a signal's disposition to the default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG")
@@ -70,6 +81,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Fs { command } => fs_cmd::run(&paths, command),
         Command::Ap { command } => ap_cmd::run(&paths, command),
+        Command::Fn { command } => fn_cmd::run(&paths, command),
         Command::Mount(args) => mount::run(&paths, args),
         Command::Umount { dir } => mount::unmount(&paths, &dir),
         Command::Fsck { name, repair } => fs_cmd::fsck(&paths, &name, repair),
