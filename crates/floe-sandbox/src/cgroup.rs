@@ -73,15 +73,6 @@ impl Cgroup {
                     fs::create_dir_all(&dir).map_err(|e| cg_err(&dir, e))?;
                     cgroup.dirs.push(dir);
                 }
-                let [memory, pids, cpu] = [0, 1, 2].map(|i| cgroup.dirs[i].clone());
-                write(&memory.join("memory.limit_in_bytes"), limits.memory_bytes)?;
-                // Only present with swap accounting; without it there is no swap to escape to.
-                let memsw = memory.join("memory.memsw.limit_in_bytes");
-                if memsw.exists() {
-                    write(&memsw, limits.memory_bytes)?;
-                }
-                write(&pids.join("pids.max"), limits.pids_max)?;
-                write(&cpu.join("cpu.shares"), limits.cpu_shares.max(2))?;
                 let freezer = root.join("freezer").join(FLOE).join(&name);
                 if root.join("freezer").is_dir() {
                     fs::create_dir_all(&freezer).map_err(|e| cg_err(&freezer, e))?;
@@ -100,18 +91,50 @@ impl Cgroup {
                 let dir = parent.join(&name);
                 fs::create_dir(&dir).map_err(|e| cg_err(&dir, e))?;
                 cgroup.dirs.push(dir.clone());
-                write(&dir.join("memory.max"), limits.memory_bytes)?;
                 let swap = dir.join("memory.swap.max");
                 if swap.exists() {
                     write(&swap, 0)?;
                 }
                 // Lambda semantics: an OOM ends the whole environment, not one process in it.
                 write(&dir.join("memory.oom.group"), 1)?;
+            }
+        }
+        cgroup.set_limits(limits)?;
+        Ok(cgroup)
+    }
+
+    /// Applies (or changes) the limits.
+    pub fn set_limits(&self, limits: Limits) -> Result<(), SandboxError> {
+        match self.version {
+            CgroupVersion::V1 => {
+                let (memory, pids, cpu) = (&self.dirs[0], &self.dirs[1], &self.dirs[2]);
+                // memory+swap must stay >= memory: raise it first, lower it last.
+                let memsw = memory.join("memory.memsw.limit_in_bytes");
+                let has_memsw = memsw.exists();
+                if has_memsw {
+                    let _ = write(&memsw, limits.memory_bytes);
+                }
+                write(&memory.join("memory.limit_in_bytes"), limits.memory_bytes)?;
+                if has_memsw {
+                    write(&memsw, limits.memory_bytes)?;
+                }
+                write(&pids.join("pids.max"), limits.pids_max)?;
+                write(&cpu.join("cpu.shares"), limits.cpu_shares.max(2))?;
+            }
+            CgroupVersion::V2 => {
+                let dir = &self.dirs[0];
+                write(&dir.join("memory.max"), limits.memory_bytes)?;
                 write(&dir.join("pids.max"), limits.pids_max)?;
                 write(&dir.join("cpu.weight"), shares_to_weight(limits.cpu_shares))?;
             }
         }
-        Ok(cgroup)
+        Ok(())
+    }
+
+    /// The `tasks` files (v1) a thread writes its tid into to join this cgroup
+    /// without its process.
+    pub fn tasks_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("tasks")).collect()
     }
 
     pub fn version(&self) -> CgroupVersion {
@@ -179,8 +202,9 @@ impl Cgroup {
 
     /// The host pids of the processes in the cgroup.
     pub fn pids(&self) -> Vec<u32> {
+        let me = std::process::id();
         fs::read_to_string(self.dirs[0].join("cgroup.procs"))
-            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).filter(|p| *p != me).collect())
             .unwrap_or_default()
     }
 
@@ -228,7 +252,9 @@ impl Cgroup {
             let mut busy = false;
             for dir in &self.dirs {
                 if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
-                    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // Never ourselves: a thread of ours may still be leaving the cgroup.
+                    let me = std::process::id() as i32;
+                    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()).filter(|p| *p != me) {
                         // SAFETY: kill(2) has no memory-safety preconditions.
                         unsafe { libc::kill(pid, libc::SIGKILL) };
                     }

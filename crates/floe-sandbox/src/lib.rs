@@ -91,14 +91,74 @@ impl Sandbox {
     }
 
     pub fn spawn(&self, spec: &SandboxSpec) -> Result<SandboxChild, SandboxError> {
+        self.spawn_prepared(None, spec)
+    }
+
+    /// Makes a sandbox ready ahead of its first process: creates its cgroup and, on
+    /// cgroup v1, a thread that moves itself into it and into a new pid namespace,
+    /// then waits. Moving a task between cgroups waits for an RCU grace period (about
+    /// 10 ms here), so doing it ahead takes it off the cold start; the first process
+    /// is then forked by that thread, born in the cgroup. See ADR 8.
+    pub fn prepare(&self) -> Result<Prepared, SandboxError> {
+        let cgroup = Cgroup::create(self.cgroups, DEFAULT_LIMITS)?;
+        if self.cgroups == CgroupVersion::V2 {
+            return Ok(Prepared { cgroup: Some(cgroup), jobs: None, thread: None });
+        }
+        let tasks = cgroup.tasks_files();
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sandbox-spawner".into())
+            .spawn(move || {
+                let ready = (|| {
+                    // SAFETY: gettid has no preconditions.
+                    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+                    for file in &tasks {
+                        std::fs::write(file, tid.to_string())
+                            .map_err(|e| SandboxError::Cgroup { path: file.clone(), source: e })?;
+                    }
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
+                        .map_err(|e| SandboxError::Io { what: "unshare(CLONE_NEWPID)".into(), source: e.into() })
+                })();
+                let ok = ready.is_ok();
+                let _ = ready_tx.send(ready);
+                if !ok {
+                    return;
+                }
+                if let Ok((mut command, reply)) = jobs_rx.recv() {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .map_err(|e| SandboxError::Io { what: "start a spawner thread".into(), source: e })?;
+        let mut prepared = Prepared { cgroup: Some(cgroup), jobs: Some(jobs_tx), thread: Some(thread) };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(prepared),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                prepared.jobs = None;
+                Err(SandboxError::Io { what: "spawner thread".into(), source: io::ErrorKind::BrokenPipe.into() })
+            }
+        }
+    }
+
+    /// Starts the sandbox's first process, in `prepared` (or a sandbox prepared now).
+    pub fn spawn_prepared(&self, prepared: Option<Prepared>, spec: &SandboxSpec) -> Result<SandboxChild, SandboxError> {
         let first = spec.argv.first().ok_or_else(|| SandboxError::InvalidSpec("empty argv".into()))?;
         std::fs::create_dir_all(&spec.staging_dir)
             .map_err(|e| SandboxError::Io { what: format!("create {}", spec.staging_dir.display()), source: e })?;
-        let cgroup = Cgroup::create(
-            self.cgroups,
-            Limits { memory_bytes: spec.memory_bytes, pids_max: spec.pids_max, cpu_shares: spec.cpu_shares },
-        )?;
-        let plan = enter::Plan::new(spec, &cgroup.procs_files())?;
+        let mut prepared = match prepared {
+            Some(p) => p,
+            None => self.prepare()?,
+        };
+        let cgroup = prepared.cgroup.take().expect("a prepared sandbox has its cgroup");
+        cgroup.set_limits(Limits {
+            memory_bytes: spec.memory_bytes,
+            pids_max: spec.pids_max,
+            cpu_shares: spec.cpu_shares,
+        })?;
+        // v1: the spawner thread is in the cgroup already; v2: the child joins it.
+        let joins = if prepared.jobs.is_some() { Vec::new() } else { cgroup.procs_files() };
+        let plan = enter::Plan::new(spec, &joins)?;
         let mut command = Command::new(first);
         command
             .args(&spec.argv[1..])
@@ -112,7 +172,28 @@ impl Sandbox {
         unsafe {
             command.pre_exec(move || plan.enter());
         }
-        let mut process = spawn_in_new_pid_namespace(command)?;
+        let spawned = match prepared.jobs.take() {
+            Some(jobs) => {
+                let (reply_tx, reply_rx) = std::sync::mpsc::channel();
+                let sent = jobs.send((command, reply_tx));
+                let reply = reply_rx.recv();
+                // The spawner thread leaves the cgroup as it exits; wait for that.
+                if let Some(thread) = prepared.thread.take() {
+                    let _ = thread.join();
+                }
+                match (sent, reply) {
+                    (Ok(()), Ok(result)) => {
+                        result.map_err(|e| SandboxError::Io { what: "start sandboxed process".into(), source: e })
+                    }
+                    _ => Err(SandboxError::Io {
+                        what: "spawner thread".into(),
+                        source: io::ErrorKind::BrokenPipe.into(),
+                    }),
+                }
+            }
+            None => spawn_in_new_pid_namespace(command),
+        };
+        let mut process = spawned?;
         let pidfd = match pidfd_open(process.id()) {
             Ok(fd) => fd,
             Err(e) => {
@@ -122,6 +203,100 @@ impl Sandbox {
             }
         };
         Ok(SandboxChild { process, control: Control { pidfd: Arc::new(pidfd), cgroup: Arc::new(cgroup) } })
+    }
+}
+
+/// Limits of a prepared sandbox until its first process is given its own.
+const DEFAULT_LIMITS: Limits = Limits { memory_bytes: 128 << 20, pids_max: 1024, cpu_shares: 128 };
+
+type Job = (Command, std::sync::mpsc::Sender<io::Result<std::process::Child>>);
+
+/// A sandbox made ready ahead of time ([`Sandbox::prepare`]); dropping it unused
+/// removes its cgroup.
+#[derive(Debug)]
+pub struct Prepared {
+    cgroup: Option<Cgroup>,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // Wake the spawner thread (it exits, leaving the cgroup), then remove the cgroup.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = cgroup.remove();
+        }
+    }
+}
+
+/// Keeps a few sandboxes prepared so that cold starts do not wait for cgroup
+/// migration; refilled in the background after each use.
+#[derive(Debug)]
+pub struct SandboxPool {
+    sandbox: Sandbox,
+    ready: std::sync::Mutex<Vec<Prepared>>,
+    target: usize,
+    refilling: std::sync::atomic::AtomicBool,
+}
+
+impl SandboxPool {
+    pub fn new(sandbox: Sandbox, target: usize) -> Arc<SandboxPool> {
+        let pool = Arc::new(SandboxPool {
+            sandbox,
+            ready: std::sync::Mutex::new(Vec::new()),
+            target,
+            refilling: Default::default(),
+        });
+        pool.refill();
+        pool
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// Prepared sandboxes waiting.
+    pub fn ready(&self) -> usize {
+        self.ready.lock().expect("pool").len()
+    }
+
+    pub fn spawn(self: &Arc<Self>, spec: &SandboxSpec) -> Result<SandboxChild, SandboxError> {
+        let prepared = self.ready.lock().expect("pool").pop();
+        let child = self.sandbox.spawn_prepared(prepared, spec);
+        self.refill();
+        child
+    }
+
+    /// Prepares sandboxes in the background until `target` are ready.
+    fn refill(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.target == 0 || self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new().name("sandbox-pool".into()).spawn(move || {
+            while let Some(pool) = pool.upgrade() {
+                if pool.ready() >= pool.target {
+                    pool.refilling.store(false, Ordering::Release);
+                    return;
+                }
+                match pool.sandbox.prepare() {
+                    Ok(p) => pool.ready.lock().expect("pool").push(p),
+                    Err(e) => {
+                        tracing::warn!("cannot prepare a sandbox: {e}");
+                        pool.refilling.store(false, Ordering::Release);
+                        return;
+                    }
+                }
+            }
+        });
+        if spawned.is_err() {
+            self.refilling.store(false, Ordering::Release);
+        }
     }
 }
 

@@ -291,3 +291,58 @@ fn stale_cgroups_of_a_dead_floe_are_removed() {
     assert!(sb.remove_stale() >= 1);
     assert!(!dir.exists());
 }
+
+fn own_cgroups() -> usize {
+    let prefix = format!("env-{}-", std::process::id());
+    ["memory", "pids", "cpu", "freezer"]
+        .iter()
+        .flat_map(|c| {
+            std::fs::read_dir(std::path::Path::new("/sys/fs/cgroup").join(c).join("floe"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .count()
+}
+
+#[test]
+fn prepared_sandboxes_run_and_unused_ones_leave_nothing() {
+    let Some(sb) = sandbox() else { return };
+    if sb.cgroup_version() != floe_sandbox::CgroupVersion::V1 {
+        eprintln!("skipped: written for the v1 layout of this host");
+        return;
+    }
+    let before = own_cgroups();
+    let pool = floe_sandbox::SandboxPool::new(sb.clone(), 2);
+    for _ in 0..500 {
+        if pool.ready() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(pool.ready(), 2);
+    let code = tempfile::tempdir().expect("code dir");
+    let mut spec = SandboxSpec::new(
+        code.path(),
+        vec!["/bin/sh".into(), "-c".into(), "echo $$; cat /proc/self/cgroup | grep -c env-".into()],
+    );
+    spec.stdout = Io::Piped;
+    spec.memory_bytes = 64 << 20;
+    let mut child = pool.spawn(&spec).expect("spawn from the pool");
+    let mut out = String::new();
+    child.process.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let exit = child.wait().expect("wait");
+    assert!(exit.status.success(), "{exit:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "pid 1 of its namespace: {out}");
+    assert!(lines[1].parse::<u32>().unwrap() >= 3, "in its own cgroups: {out}");
+    drop(pool);
+    for _ in 0..100 {
+        if own_cgroups() == before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(own_cgroups(), before, "the pool's prepared sandboxes are removed with it");
+}
