@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use floe_sandbox::{BindMount, Control, Io, Sandbox, SandboxSpec};
+use floe_sandbox::{BindMount, Control, Io, SandboxPool, SandboxSpec};
 use tokio::sync::{oneshot, watch};
 
 use crate::logs::{LogPump, LogStream};
@@ -28,7 +28,8 @@ const PIDS_MAX: u64 = 1024;
 /// What every environment of a node shares.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    pub sandbox: Sandbox,
+    /// Sandboxes, a few prepared ahead of cold starts.
+    pub sandboxes: Arc<SandboxPool>,
     /// An empty directory each sandbox mounts its root on, in its own namespace.
     pub staging_dir: PathBuf,
     /// Host directory with floe's bootstraps, shown at `/var/runtime`.
@@ -169,8 +170,8 @@ impl Environment {
         let spec = sandbox_spec(host, &function, code_dir, &api, &log.name, provisioned)
             .map_err(|e| fail(format!("cannot prepare the environment: {e}")))?;
         let (spec, reader) = spec;
-        let sandbox = host.sandbox.clone();
-        let child = tokio::task::spawn_blocking(move || sandbox.spawn(&spec))
+        let pool = host.sandboxes.clone();
+        let child = tokio::task::spawn_blocking(move || pool.spawn(&spec))
             .await
             .map_err(|e| fail(format!("sandbox: {e}")))?
             .map_err(|e| fail(format!("sandbox: {e}")))?;

@@ -116,10 +116,6 @@ impl Drop for Slot {
 impl Invoker {
     /// Starts an invoker and its reaper; removes what a previous floe process left.
     pub fn new(host: HostConfig, config: InvokerConfig) -> Invoker {
-        let stale = host.sandbox.remove_stale();
-        if stale > 0 {
-            tracing::info!("removed {stale} environments left by a floe process that is gone");
-        }
         let inner = Arc::new(Inner { host, config, state: Mutex::new(State::default()) });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(reaper(weak));

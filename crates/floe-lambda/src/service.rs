@@ -57,6 +57,8 @@ pub struct NodeConfig {
     pub init_timeout: Duration,
     pub freeze_idle: bool,
     pub asynchronous: AsyncConfig,
+    /// Sandboxes kept prepared (cgroup joined, pid namespace entered) for cold starts.
+    pub prepared_sandboxes: usize,
 }
 
 impl NodeConfig {
@@ -72,6 +74,7 @@ impl NodeConfig {
             init_timeout: Duration::from_secs(10),
             freeze_idle: true,
             asynchronous: AsyncConfig::default(),
+            prepared_sandboxes: 2,
         }
     }
 }
@@ -182,8 +185,13 @@ impl Functions {
         let runtime_dir =
             crate::runtimes::install(&dir.join("runtime"), &python).map_err(|e| io("install the bootstraps", e))?;
         std::fs::create_dir_all(dir.join("sandbox-root")).map_err(|e| io("create the sandbox staging directory", e))?;
+        // Sandboxes of a floe process that died go before new ones are prepared.
+        let stale = sandbox.remove_stale();
+        if stale > 0 {
+            tracing::info!("removed {stale} sandboxes left by a floe process that is gone");
+        }
         let host = HostConfig {
-            sandbox,
+            sandboxes: floe_sandbox::SandboxPool::new(sandbox, config.prepared_sandboxes),
             staging_dir: dir.join("sandbox-root"),
             runtime_dir,
             python,
@@ -472,6 +480,11 @@ impl Functions {
         })?;
         self.inner.invoker.set_provisioned(Arc::new(function), PathBuf::new(), 0);
         Ok(())
+    }
+
+    /// Sandboxes prepared and waiting for a cold start.
+    pub fn prepared_sandboxes(&self) -> usize {
+        self.inner.invoker.host().sandboxes.ready()
     }
 
     pub fn pool_stats(&self, name: &str) -> PoolStats {

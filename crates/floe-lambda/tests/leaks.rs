@@ -20,6 +20,17 @@ async fn failures_get_lambda_errors_and_leak_nothing() {
     }
     let (node, code) = shell_node(|c| c.init_timeout = std::time::Duration::from_secs(1)).await;
     let node_dir = node.dir.path().join("node");
+    // Prepared sandboxes (cgroups waiting for a cold start) are part of the node.
+    let wait_prepared = || async {
+        for _ in 0..200 {
+            if node.functions.prepared_sandboxes() == 2 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the sandbox pool did not fill");
+    };
+    wait_prepared().await;
     let before = footprint(&node_dir);
     let mut s = settings("provided", "x");
     s.timeout_s = Some(3);
@@ -72,7 +83,13 @@ async fn failures_get_lambda_errors_and_leak_nothing() {
     assert!(e.function_error.is_some(), "{:?}", e.payload);
 
     node.functions.shutdown();
+    wait_prepared().await;
     assert_no_leaks(&node_dir, &before).await;
+    // Dropping the service removes the prepared sandboxes too.
+    let Node { functions, dir } = node;
+    drop(functions);
+    let empty = Footprint { cgroups: 0, ..before };
+    assert_no_leaks(&dir.path().join("node"), &empty).await;
 }
 
 fn code_dir_with(bootstrap: &str) -> tempfile::TempDir {

@@ -123,7 +123,8 @@ done
 "#;
 
 /// What a test counts before and after to show nothing leaked: this process's
-/// sandbox cgroups, processes of the sandbox uid, open fds, and temporary
+/// sandbox cgroups, its child processes (an environment's first process is one;
+/// the rest die with its pid namespace; zombies count), open fds, and temporary
 /// directories under the node directory.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Footprint {
@@ -147,10 +148,11 @@ pub fn footprint(node_dir: &Path) -> Footprint {
         })
         .sum::<usize>()
         + count(Path::new("/sys/fs/cgroup/floe"), &|e| e.file_name().to_string_lossy().starts_with(&prefix));
+    let me = std::process::id().to_string();
     let sandbox_processes = count(Path::new("/proc"), &|e| {
-        use std::os::unix::fs::MetadataExt;
         e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit())
-            && e.metadata().map(|m| m.uid() == 993).unwrap_or(false)
+            && std::fs::read_to_string(e.path().join("status"))
+                .is_ok_and(|s| s.lines().any(|l| l.strip_prefix("PPid:").is_some_and(|p| p.trim() == me)))
     });
     let fds = count(Path::new("/proc/self/fd"), &|_| true);
     let mut temp_dirs = 0;
