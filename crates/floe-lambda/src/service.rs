@@ -59,6 +59,8 @@ pub struct NodeConfig {
     pub asynchronous: AsyncConfig,
     /// Sandboxes kept prepared (cgroup joined, pid namespace entered) for cold starts.
     pub prepared_sandboxes: usize,
+    /// `/tmp` on a loop-mounted ext4 of the ephemeral size (else a tmpfs).
+    pub disk_tmp: bool,
 }
 
 impl NodeConfig {
@@ -75,6 +77,7 @@ impl NodeConfig {
             freeze_idle: true,
             asynchronous: AsyncConfig::default(),
             prepared_sandboxes: 2,
+            disk_tmp: true,
         }
     }
 }
@@ -190,7 +193,19 @@ impl Functions {
         if stale > 0 {
             tracing::info!("removed {stale} sandboxes left by a floe process that is gone");
         }
+        let tmp_disks = if config.disk_tmp {
+            match floe_sandbox::TmpDisks::new(&dir.join("tmp-disks"), 2) {
+                Ok(disks) => Some(disks),
+                Err(reason) => {
+                    tracing::warn!("{reason}; /tmp of functions is a tmpfs, which counts against their memory");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let host = HostConfig {
+            tmp_disks,
             sandboxes: floe_sandbox::SandboxPool::new(sandbox, config.prepared_sandboxes),
             staging_dir: dir.join("sandbox-root"),
             runtime_dir,

@@ -36,6 +36,8 @@ pub(crate) struct Plan {
     code_target: CString,
     tmp_target: CString,
     tmp_opts: CString,
+    /// A block device with an ext4 file system for `/tmp`, instead of a tmpfs.
+    tmp_device: Option<CString>,
     dev_target: CString,
     devices: Vec<(CString, CString)>,
     mounts: Vec<(CString, CString)>,
@@ -135,6 +137,7 @@ impl Plan {
             code_target: c(&inside(Path::new("/var/task")))?,
             tmp_target: c(&inside(Path::new("/tmp")))?,
             tmp_opts: cs(format!("size={},mode=1777", spec.tmp_bytes)),
+            tmp_device: spec.tmp_device.as_deref().map(c).transpose()?,
             dev_target: c(&inside(Path::new("/dev")))?,
             devices,
             mounts,
@@ -178,7 +181,16 @@ impl Plan {
         for (source, target) in &self.ro_binds {
             bind(source, target, base | MsFlags::MS_RDONLY)?;
         }
-        mount(Some(c"tmpfs"), self.tmp_target.as_c_str(), Some(c"tmpfs"), base, Some(self.tmp_opts.as_c_str()))?;
+        match &self.tmp_device {
+            Some(device) => {
+                mount(Some(device.as_c_str()), self.tmp_target.as_c_str(), Some(c"ext4"), base, None::<&CStr>)?;
+                // SAFETY: chmod on a NUL-terminated path.
+                check(unsafe { libc::chmod(self.tmp_target.as_ptr(), 0o1777) })?;
+            }
+            None => {
+                mount(Some(c"tmpfs"), self.tmp_target.as_c_str(), Some(c"tmpfs"), base, Some(self.tmp_opts.as_c_str()))?
+            }
+        }
         mount(
             Some(c"tmpfs"),
             self.dev_target.as_c_str(),

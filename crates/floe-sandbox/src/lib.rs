@@ -13,6 +13,7 @@
 mod cgroup;
 mod enter;
 mod spec;
+mod tmpdisk;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 pub use cgroup::{Cgroup, CgroupVersion, Limits};
 pub use spec::{BindMount, Io, SandboxSpec};
+pub use tmpdisk::{TmpDisk, TmpDisks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {

@@ -15,6 +15,10 @@ pub struct SandboxSpec {
     pub host_dirs: Vec<PathBuf>,
     /// Size of the private `/tmp` tmpfs, in bytes.
     pub tmp_bytes: u64,
+    /// Mount this block device (an ext4 file system, see [`crate::TmpDisks`]) at
+    /// `/tmp` instead of a tmpfs: its pages are page cache, reclaimable, instead of
+    /// memory charged to the environment for good.
+    pub tmp_device: Option<PathBuf>,
     /// Extra read-write bind mounts; each target must be under `/mnt/`.
     pub mounts: Vec<BindMount>,
     /// Extra read-only bind mounts at absolute targets outside `/mnt/`, `/tmp`,
@@ -66,6 +70,7 @@ impl SandboxSpec {
             code_dir: code_dir.into(),
             host_dirs: ["/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc"].iter().map(PathBuf::from).collect(),
             tmp_bytes: 512 << 20,
+            tmp_device: None,
             mounts: Vec::new(),
             ro_binds: Vec::new(),
             uid: 993,

@@ -346,3 +346,37 @@ fn prepared_sandboxes_run_and_unused_ones_leave_nothing() {
     }
     assert_eq!(own_cgroups(), before, "the pool's prepared sandboxes are removed with it");
 }
+
+#[test]
+fn disk_backed_tmp_has_its_own_size_beyond_memory() {
+    let Some(sb) = sandbox() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let disks = match floe_sandbox::TmpDisks::new(dir.path(), 0) {
+        Ok(d) => d,
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => panic!("CI=true but {reason}"),
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let disk = disks.take(96).expect("a /tmp disk");
+    let device = disk.device.clone();
+    // 48 MB of memory, 96 MB of /tmp: writing 150 MB fills /tmp, not memory.
+    let (exit, out) = run(
+        &sb,
+        move |s| {
+            s.memory_bytes = 48 << 20;
+            s.tmp_device = Some(device);
+        },
+        "dd if=/dev/zero of=/tmp/fill bs=1M count=150 2>&1 | grep -c 'No space'; stat -c %s /tmp/fill; \
+         stat -c %a /tmp; touch /tmp/other && echo writable",
+    );
+    assert!(exit.status.success() && !exit.oom_killed, "{exit:?} {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "ENOSPC: {out}");
+    let size: u64 = lines[1].parse().unwrap();
+    assert!((96 << 20..110 << 20).contains(&size), "{out}");
+    assert_eq!(&lines[2..], ["1777", "writable"], "{out}");
+    disks.discard(disk);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the image is deleted");
+}

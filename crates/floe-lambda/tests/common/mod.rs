@@ -154,7 +154,10 @@ pub fn footprint(node_dir: &Path) -> Footprint {
             && std::fs::read_to_string(e.path().join("status"))
                 .is_ok_and(|s| s.lines().any(|l| l.strip_prefix("PPid:").is_some_and(|p| p.trim() == me)))
     });
-    let fds = count(Path::new("/proc/self/fd"), &|_| true);
+    // Loop devices of /tmp disks made ahead are the node's, like prepared sandboxes.
+    let fds = count(Path::new("/proc/self/fd"), &|e| {
+        !std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with("/dev/loop"))
+    });
     let mut temp_dirs = 0;
     for sub in ["code", "runtime"] {
         temp_dirs += count(&node_dir.join(sub), &|e| e.file_name().to_string_lossy().starts_with('.'));
