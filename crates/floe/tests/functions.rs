@@ -187,3 +187,30 @@ fn zip_packages_and_bad_input() {
     let dry = floe.run(["fn", "invoke", "z", "--invocation-type", "DryRun"]);
     assert_eq!(dry.expect_ok(), "");
 }
+
+#[test]
+fn without_root_functions_say_so_in_one_line() {
+    let floe = Floe::new();
+    let data = floe.data_dir().to_str().unwrap().to_string();
+    let args = ["--data-dir", data.as_str(), "fn", "list"];
+    let run = if nix::unistd::geteuid().is_root() {
+        // As an unprivileged user (the data directory opened to it).
+        std::fs::set_permissions(floe.data_dir(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", FLOE])
+            .args(args)
+            .env_remove("FLOE_DATA_DIR")
+            .output()
+            .expect("run setpriv");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    } else {
+        floe_raw(args)
+    };
+    let line = run.expect_error_line();
+    assert!(line.starts_with("floe: functions cannot run here: sandboxes need root"), "{line}");
+}

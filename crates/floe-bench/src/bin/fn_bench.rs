@@ -229,7 +229,7 @@ fn languages(ric: &Path, code_root: &Path) -> Result<Vec<Lang>> {
             runtime: "python3.11",
             code: py,
             handler: "app.noop",
-            bare: Some(vec!["/usr/bin/python3".into(), "-c".into(), "pass".into()]),
+            bare: Some(vec!["/usr/bin/python3".into(), "-u".into(), "-c".into(), "print(1)".into()]),
             ric: vec!["/usr/bin/python3".into(), "-m".into(), "awslambdaric".into(), "app.noop".into()],
             ric_dir: ric.join("python"),
             ric_env: vec![],
@@ -239,7 +239,7 @@ fn languages(ric: &Path, code_root: &Path) -> Result<Vec<Lang>> {
             runtime: "nodejs20.x",
             code: node,
             handler: "index.noop",
-            bare: Some(vec!["/usr/bin/node".into(), "-e".into(), "0".into()]),
+            bare: Some(vec!["/usr/bin/node".into(), "-e".into(), "process.stdout.write('1')".into()]),
             ric: vec!["/usr/bin/node".into(), node_ric.display().to_string(), "index.noop".into()],
             ric_dir: ric.join("node"),
             ric_env: vec![],
@@ -300,13 +300,20 @@ fn ric_command(lang: &Lang, api: &refapi::RefApi) -> Command {
     c
 }
 
+/// The bare interpreter's start: spawn to the first byte it writes (its exit,
+/// which is slow for Node, is not part of a start).
 fn bare(argv: &[String]) -> Result<f64> {
+    use std::io::Read;
     let started = Instant::now();
-    let status = Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::null()).status()?;
-    if !status.success() {
+    let mut child = Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::piped()).spawn()?;
+    let mut byte = [0u8; 1];
+    let n = child.stdout.take().expect("piped").read(&mut byte)?;
+    let elapsed = ms(started.elapsed());
+    let status = child.wait()?;
+    if n == 0 || !status.success() {
         bail!("{argv:?} failed");
     }
-    Ok(ms(started.elapsed()))
+    Ok(elapsed)
 }
 
 /// Warm invocations through floe and through the bare RIC, alternating.
