@@ -28,11 +28,9 @@ const PIDS_MAX: u64 = 1024;
 /// What every environment of a node shares.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    /// Sandboxes, a few prepared ahead of cold starts.
+    /// Sandboxes, a few prepared ahead of cold starts, with `/tmp` on disk where
+    /// the host can (else a tmpfs, charged to the environment's memory).
     pub sandboxes: Arc<SandboxPool>,
-    /// Disk-backed `/tmp` file systems; `None` where the host cannot make them
-    /// (then `/tmp` is a tmpfs, charged to the environment's memory).
-    pub tmp_disks: Option<Arc<floe_sandbox::TmpDisks>>,
     /// An empty directory each sandbox mounts its root on, in its own namespace.
     pub staging_dir: PathBuf,
     /// Host directory with floe's bootstraps, shown at `/var/runtime`.
@@ -172,30 +170,12 @@ impl Environment {
             RuntimeApi::start(host.max_payload).await.map_err(|e| fail(format!("Runtime API server: {e}")))?;
         let spec = sandbox_spec(host, &function, code_dir, &api, &log.name, provisioned)
             .map_err(|e| fail(format!("cannot prepare the environment: {e}")))?;
-        let (mut spec, reader) = spec;
+        let (spec, reader) = spec;
         let pool = host.sandboxes.clone();
-        let disks = host.tmp_disks.clone();
-        let tmp_mb = u64::from(function.ephemeral_mb);
-        let (child, tmp_disk) = tokio::task::spawn_blocking(move || {
-            let disk = match &disks {
-                Some(d) => Some(d.take(tmp_mb)?),
-                None => None,
-            };
-            spec.tmp_device = disk.as_ref().map(|d| d.device.clone());
-            match pool.spawn(&spec) {
-                Ok(child) => Ok((child, disk)),
-                Err(e) => {
-                    if let (Some(d), Some(disk)) = (&disks, disk) {
-                        d.discard(disk);
-                    }
-                    Err(std::io::Error::other(e.to_string()))
-                }
-            }
-        })
-        .await
-        .map_err(|e| fail(format!("sandbox: {e}")))?
-        .map_err(|e| fail(format!("sandbox: {e}")))?;
-        let disks = host.tmp_disks.clone();
+        let child = tokio::task::spawn_blocking(move || pool.spawn(&spec))
+            .await
+            .map_err(|e| fail(format!("sandbox: {e}")))?
+            .map_err(|e| fail(format!("sandbox: {e}")))?;
         let control = child.control();
         let (exit_tx, exit) = watch::channel(None);
         std::thread::Builder::new()
@@ -208,10 +188,6 @@ impl Environment {
                         ExitInfo { code: None, signal: None, oom: false }
                     }
                 };
-                // The environment's mount namespace is gone with its last process.
-                if let (Some(disks), Some(disk)) = (disks, tmp_disk) {
-                    disks.discard(disk);
-                }
                 let _ = exit_tx.send(Some(info));
             })
             .map_err(|e| fail(format!("waiter thread: {e}")))?;

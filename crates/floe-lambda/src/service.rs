@@ -204,9 +204,11 @@ impl Functions {
         } else {
             None
         };
+        let mut base = floe_sandbox::SandboxSpec::new("/", Vec::new());
+        base.staging_dir = dir.join("sandbox-root");
+        base.tmp_bytes = 512 << 20;
         let host = HostConfig {
-            tmp_disks,
-            sandboxes: floe_sandbox::SandboxPool::new(sandbox, config.prepared_sandboxes),
+            sandboxes: floe_sandbox::SandboxPool::new(sandbox, config.prepared_sandboxes, base, tmp_disks),
             staging_dir: dir.join("sandbox-root"),
             runtime_dir,
             python,

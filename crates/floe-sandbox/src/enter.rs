@@ -29,8 +29,10 @@ pub(crate) struct Plan {
     isolate_network: bool,
     root: CString,
     root_opts: CString,
-    /// Directories created on the root tmpfs, parents first.
-    dirs: Vec<CString>,
+    /// Directories created on the root tmpfs, parents first: those every sandbox
+    /// has, then those of this spec (mount points under /mnt, read-only binds).
+    base_dirs: Vec<CString>,
+    spec_dirs: Vec<CString>,
     host: Vec<HostEntry>,
     code_source: CString,
     code_target: CString,
@@ -89,6 +91,7 @@ impl Plan {
                 host.push(HostEntry::Dir { source: c(dir)?, target: c(&inside(dir))? });
             }
         }
+        let base_dirs = std::mem::take(&mut dirs);
         let mut mounts = Vec::new();
         for m in &spec.mounts {
             let rel = m.target.strip_prefix("/mnt").map_err(|_| {
@@ -131,7 +134,8 @@ impl Plan {
             isolate_network: spec.isolate_network,
             root: c(&root)?,
             root_opts: cs("size=1m,mode=755".to_string()),
-            dirs: dirs.iter().map(|d| c(d)).collect::<Result<_, _>>()?,
+            base_dirs: base_dirs.iter().map(|d| c(d)).collect::<Result<_, _>>()?,
+            spec_dirs: dirs.iter().map(|d| c(d)).collect::<Result<_, _>>()?,
             host,
             code_source: c(&spec.code_dir)?,
             code_target: c(&inside(Path::new("/var/task")))?,
@@ -149,46 +153,22 @@ impl Plan {
         })
     }
 
-    /// Runs in the forked child, already the first process of a new pid namespace.
-    pub(crate) fn enter(&self) -> io::Result<()> {
-        for procs in &self.cgroup_procs {
-            join_cgroup(procs)?;
-        }
-        let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
-        if self.isolate_network {
-            flags |= CloneFlags::CLONE_NEWNET;
-        }
-        unshare(flags)?;
+    /// In a spawner thread of floe (which may allocate): gives the thread its own
+    /// mount namespace and builds what every sandbox has: the root tmpfs with the
+    /// host's system directories read-only, `/dev`, and `/tmp`. Done ahead of cold
+    /// starts for prepared sandboxes.
+    pub(crate) fn build_base(&self) -> io::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNS)?;
         // Nothing we mount from here on propagates back to the host.
         mount(None::<&CStr>, c"/", None::<&CStr>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&CStr>)?;
-        let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        mount(Some(c"tmpfs"), self.root.as_c_str(), Some(c"tmpfs"), base, Some(self.root_opts.as_c_str()))?;
-        for dir in &self.dirs {
-            match mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        mount(Some(c"tmpfs"), self.root.as_c_str(), Some(c"tmpfs"), BASE, Some(self.root_opts.as_c_str()))?;
+        mkdirs(&self.base_dirs)?;
         for entry in &self.host {
             match entry {
-                HostEntry::Dir { source, target } => bind(source, target, base | MsFlags::MS_RDONLY)?,
+                HostEntry::Dir { source, target } => bind(source, target, BASE | MsFlags::MS_RDONLY)?,
                 HostEntry::Symlink { link, target } => {
                     nix::unistd::symlinkat(link.as_c_str(), nix::fcntl::AT_FDCWD, target.as_c_str())?
                 }
-            }
-        }
-        bind(&self.code_source, &self.code_target, base | MsFlags::MS_RDONLY)?;
-        for (source, target) in &self.ro_binds {
-            bind(source, target, base | MsFlags::MS_RDONLY)?;
-        }
-        match &self.tmp_device {
-            Some(device) => {
-                mount(Some(device.as_c_str()), self.tmp_target.as_c_str(), Some(c"ext4"), base, None::<&CStr>)?;
-                // SAFETY: chmod on a NUL-terminated path.
-                check(unsafe { libc::chmod(self.tmp_target.as_ptr(), 0o1777) })?;
-            }
-            None => {
-                mount(Some(c"tmpfs"), self.tmp_target.as_c_str(), Some(c"tmpfs"), base, Some(self.tmp_opts.as_c_str()))?
             }
         }
         mount(
@@ -202,17 +182,65 @@ impl Plan {
             touch(target)?;
             bind(source, target, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC)?;
         }
-        for (source, target) in &self.mounts {
-            bind(source, target, base)?;
+        self.mount_tmp()
+    }
+
+    /// `/tmp`: the spec's disk, or a tmpfs of its size (over whatever is there).
+    pub(crate) fn mount_tmp(&self) -> io::Result<()> {
+        match &self.tmp_device {
+            Some(device) => {
+                mount(Some(device.as_c_str()), self.tmp_target.as_c_str(), Some(c"ext4"), BASE, None::<&CStr>)?;
+                // SAFETY: chmod on a NUL-terminated path.
+                check(unsafe { libc::chmod(self.tmp_target.as_ptr(), 0o1777) })
+            }
+            None => {
+                mount(
+                    Some(c"tmpfs"),
+                    self.tmp_target.as_c_str(),
+                    Some(c"tmpfs"),
+                    BASE,
+                    Some(self.tmp_opts.as_c_str()),
+                )?;
+                Ok(())
+            }
         }
-        mount(Some(c"proc"), self.proc_target.as_c_str(), Some(c"proc"), base | MsFlags::MS_NOEXEC, None::<&CStr>)?;
+    }
+
+    /// Still in the spawner thread, on a base tree: what belongs to this spec (the
+    /// code, read-only binds, mounts under `/mnt`).
+    pub(crate) fn build_specific(&self) -> io::Result<()> {
+        mkdirs(&self.spec_dirs)?;
+        bind(&self.code_source, &self.code_target, BASE | MsFlags::MS_RDONLY)?;
+        for (source, target) in &self.ro_binds {
+            bind(source, target, BASE | MsFlags::MS_RDONLY)?;
+        }
+        for (source, target) in &self.mounts {
+            bind(source, target, BASE)?;
+        }
+        Ok(())
+    }
+
+    /// Runs in the forked child, already the first process of a new pid namespace,
+    /// in the mount namespace its spawner thread built: makes it the root.
+    pub(crate) fn enter(&self) -> io::Result<()> {
+        for procs in &self.cgroup_procs {
+            join_cgroup(procs)?;
+        }
+        // The mount namespace is the spawner thread's, which exits after the fork;
+        // a fresh copy makes sure nothing of ours is shared with it.
+        let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
+        if self.isolate_network {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+        unshare(flags)?;
+        mount(Some(c"proc"), self.proc_target.as_c_str(), Some(c"proc"), BASE | MsFlags::MS_NOEXEC, None::<&CStr>)?;
         // pivot_root(".", ".") stacks the old root under the new one; detaching it
         // leaves only the new tree (no directory for the old root needed).
         chdir(self.root.as_c_str())?;
         pivot_root(c".", c".")?;
         umount2(c".", MntFlags::MNT_DETACH)?;
         chdir(c"/")?;
-        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base;
+        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | BASE;
         mount(None::<&CStr>, c"/", None::<&CStr>, ro, None::<&CStr>)?;
         mount(
             None::<&CStr>,
@@ -247,6 +275,18 @@ impl Plan {
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
         Ok(())
     }
+}
+
+const BASE: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
+
+fn mkdirs(dirs: &[CString]) -> io::Result<()> {
+    for dir in dirs {
+        match mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn bind(source: &CStr, target: &CStr, flags: MsFlags) -> io::Result<()> {

@@ -60,6 +60,8 @@ pub struct Exit {
 pub struct SandboxChild {
     pub process: std::process::Child,
     control: Control,
+    /// `/tmp` disks, let go once the sandbox is gone.
+    disks: Vec<TmpDisk>,
 }
 
 /// What can be done to a running sandbox from any thread, while another waits for it.
@@ -96,17 +98,19 @@ impl Sandbox {
         self.spawn_prepared(None, spec)
     }
 
-    /// Makes a sandbox ready ahead of its first process: creates its cgroup and, on
-    /// cgroup v1, a thread that moves itself into it and into a new pid namespace,
-    /// then waits. Moving a task between cgroups waits for an RCU grace period (about
-    /// 10 ms here), so doing it ahead takes it off the cold start; the first process
-    /// is then forked by that thread, born in the cgroup. See ADR 8.
-    pub fn prepare(&self) -> Result<Prepared, SandboxError> {
+    /// Makes a sandbox ready ahead of its first process, for specs with the base of
+    /// `base` (its staging directory, host directories and `/tmp`): creates its
+    /// cgroup and a spawner thread that moves itself into it (cgroup v1) and into new
+    /// pid and mount namespaces, and builds the tree every sandbox has (root, host
+    /// directories, `/dev`, `/tmp`). Moving a task between cgroups waits for an RCU
+    /// grace period (≈10 ms here) and the mounts take a few more, so doing it ahead
+    /// takes them off the cold start; the first process is forked by that thread,
+    /// born in the cgroup and the tree. `tmp` is the disk `base.tmp_device` names,
+    /// kept until the sandbox ends. See ADR 8.
+    pub fn prepare(&self, base: &SandboxSpec, tmp: Option<TmpDisk>) -> Result<Prepared, SandboxError> {
         let cgroup = Cgroup::create(self.cgroups, DEFAULT_LIMITS)?;
-        if self.cgroups == CgroupVersion::V2 {
-            return Ok(Prepared { cgroup: Some(cgroup), jobs: None, thread: None });
-        }
-        let tasks = cgroup.tasks_files();
+        let tasks = if self.cgroups == CgroupVersion::V1 { cgroup.tasks_files() } else { Vec::new() };
+        let base_plan = enter::Plan::new(base, &[])?;
         let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -120,19 +124,39 @@ impl Sandbox {
                             .map_err(|e| SandboxError::Cgroup { path: file.clone(), source: e })?;
                     }
                     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
-                        .map_err(|e| SandboxError::Io { what: "unshare(CLONE_NEWPID)".into(), source: e.into() })
+                        .map_err(|e| SandboxError::Io { what: "unshare(CLONE_NEWPID)".into(), source: e.into() })?;
+                    base_plan
+                        .build_base()
+                        .map_err(|e| SandboxError::Io { what: "build the sandbox's tree".into(), source: e })
                 })();
                 let ok = ready.is_ok();
                 let _ = ready_tx.send(ready);
                 if !ok {
                     return;
                 }
-                if let Ok((mut command, reply)) = jobs_rx.recv() {
-                    let _ = reply.send(command.spawn());
+                if let Ok(job) = jobs_rx.recv() {
+                    let spawned = job
+                        .plan
+                        .build_specific()
+                        .and_then(|()| if job.remount_tmp { job.plan.mount_tmp() } else { Ok(()) })
+                        .and_then(|()| {
+                            let mut command = job.command;
+                            command.spawn()
+                        });
+                    let _ = job.reply.send(spawned);
                 }
             })
             .map_err(|e| SandboxError::Io { what: "start a spawner thread".into(), source: e })?;
-        let mut prepared = Prepared { cgroup: Some(cgroup), jobs: Some(jobs_tx), thread: Some(thread) };
+        let mut prepared = Prepared {
+            cgroup: Some(cgroup),
+            jobs: Some(jobs_tx),
+            thread: Some(thread),
+            staging_dir: base.staging_dir.clone(),
+            host_dirs: base.host_dirs.clone(),
+            tmp_bytes: base.tmp_bytes,
+            tmp_device: base.tmp_device.clone(),
+            tmp,
+        };
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(prepared),
             Ok(Err(e)) => Err(e),
@@ -143,14 +167,16 @@ impl Sandbox {
         }
     }
 
-    /// Starts the sandbox's first process, in `prepared` (or a sandbox prepared now).
+    /// Starts the sandbox's first process, in `prepared` if it fits the spec (else
+    /// in a sandbox prepared now).
     pub fn spawn_prepared(&self, prepared: Option<Prepared>, spec: &SandboxSpec) -> Result<SandboxChild, SandboxError> {
         let first = spec.argv.first().ok_or_else(|| SandboxError::InvalidSpec("empty argv".into()))?;
         std::fs::create_dir_all(&spec.staging_dir)
             .map_err(|e| SandboxError::Io { what: format!("create {}", spec.staging_dir.display()), source: e })?;
+        let fits = |p: &Prepared| p.staging_dir == spec.staging_dir && p.host_dirs == spec.host_dirs;
         let mut prepared = match prepared {
-            Some(p) => p,
-            None => self.prepare()?,
+            Some(p) if fits(&p) => p,
+            _ => self.prepare(spec, None)?,
         };
         let cgroup = prepared.cgroup.take().expect("a prepared sandbox has its cgroup");
         cgroup.set_limits(Limits {
@@ -159,8 +185,9 @@ impl Sandbox {
             cpu_shares: spec.cpu_shares,
         })?;
         // v1: the spawner thread is in the cgroup already; v2: the child joins it.
-        let joins = if prepared.jobs.is_some() { Vec::new() } else { cgroup.procs_files() };
-        let plan = enter::Plan::new(spec, &joins)?;
+        let joins = if self.cgroups == CgroupVersion::V1 { Vec::new() } else { cgroup.procs_files() };
+        let plan = Arc::new(enter::Plan::new(spec, &joins)?);
+        let remount_tmp = (prepared.tmp_bytes, &prepared.tmp_device) != (spec.tmp_bytes, &spec.tmp_device);
         let mut command = Command::new(first);
         command
             .args(&spec.argv[1..])
@@ -169,33 +196,31 @@ impl Sandbox {
             .stdin(stdio(&spec.stdin)?)
             .stdout(stdio(&spec.stdout)?)
             .stderr(stdio(&spec.stderr)?);
+        let child_plan = plan.clone();
         // SAFETY: `Plan::enter` only makes system calls on memory prepared before
         // the fork; it neither allocates nor takes locks.
         unsafe {
-            command.pre_exec(move || plan.enter());
+            command.pre_exec(move || child_plan.enter());
         }
-        let spawned = match prepared.jobs.take() {
-            Some(jobs) => {
-                let (reply_tx, reply_rx) = std::sync::mpsc::channel();
-                let sent = jobs.send((command, reply_tx));
-                let reply = reply_rx.recv();
-                // The spawner thread leaves the cgroup as it exits; wait for that.
-                if let Some(thread) = prepared.thread.take() {
-                    let _ = thread.join();
-                }
-                match (sent, reply) {
-                    (Ok(()), Ok(result)) => {
-                        result.map_err(|e| SandboxError::Io { what: "start sandboxed process".into(), source: e })
-                    }
-                    _ => Err(SandboxError::Io {
-                        what: "spawner thread".into(),
-                        source: io::ErrorKind::BrokenPipe.into(),
-                    }),
-                }
+        let jobs = prepared.jobs.take().expect("a prepared sandbox has its spawner");
+        let (reply_tx, reply_rx) = std::sync::mpsc::channel();
+        let sent = jobs.send(Job { plan, remount_tmp, command, reply: reply_tx });
+        let reply = reply_rx.recv();
+        // The spawner thread leaves the cgroup as it exits; wait for that.
+        if let Some(thread) = prepared.thread.take() {
+            let _ = thread.join();
+        }
+        let mut process = match (sent, reply) {
+            (Ok(()), Ok(result)) => {
+                result.map_err(|e| SandboxError::Io { what: "start sandboxed process".into(), source: e })?
             }
-            None => spawn_in_new_pid_namespace(command),
+            _ => {
+                return Err(SandboxError::Io {
+                    what: "spawner thread".into(),
+                    source: io::ErrorKind::BrokenPipe.into(),
+                })
+            }
         };
-        let mut process = spawned?;
         let pidfd = match pidfd_open(process.id()) {
             Ok(fd) => fd,
             Err(e) => {
@@ -204,27 +229,46 @@ impl Sandbox {
                 return Err(SandboxError::Io { what: "pidfd_open".into(), source: e });
             }
         };
-        Ok(SandboxChild { process, control: Control { pidfd: Arc::new(pidfd), cgroup: Arc::new(cgroup) } })
+        let disks = prepared.tmp.take().into_iter().collect();
+        Ok(SandboxChild { process, control: Control { pidfd: Arc::new(pidfd), cgroup: Arc::new(cgroup) }, disks })
     }
 }
 
 /// Limits of a prepared sandbox until its first process is given its own.
 const DEFAULT_LIMITS: Limits = Limits { memory_bytes: 128 << 20, pids_max: 1024, cpu_shares: 128 };
 
-type Job = (Command, std::sync::mpsc::Sender<io::Result<std::process::Child>>);
+/// What a spawner thread does for its sandbox's first process.
+struct Job {
+    plan: Arc<enter::Plan>,
+    remount_tmp: bool,
+    command: Command,
+    reply: std::sync::mpsc::Sender<io::Result<std::process::Child>>,
+}
 
 /// A sandbox made ready ahead of time ([`Sandbox::prepare`]); dropping it unused
-/// removes its cgroup.
+/// removes its cgroup, mounts and disk.
 #[derive(Debug)]
 pub struct Prepared {
     cgroup: Option<Cgroup>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    staging_dir: PathBuf,
+    host_dirs: Vec<PathBuf>,
+    tmp_bytes: u64,
+    tmp_device: Option<PathBuf>,
+    tmp: Option<TmpDisk>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
 }
 
 impl Drop for Prepared {
     fn drop(&mut self) {
-        // Wake the spawner thread (it exits, leaving the cgroup), then remove the cgroup.
+        // Wake the spawner thread (it exits, leaving the cgroup and its mount
+        // namespace), then remove the cgroup.
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -236,19 +280,27 @@ impl Drop for Prepared {
 }
 
 /// Keeps a few sandboxes prepared so that cold starts do not wait for cgroup
-/// migration; refilled in the background after each use.
+/// migration and mounts; refilled in the background after each use. With
+/// [`TmpDisks`], `/tmp` is a disk of the spec's size (prepared ones have the
+/// base's size).
 #[derive(Debug)]
 pub struct SandboxPool {
     sandbox: Sandbox,
+    base: SandboxSpec,
+    disks: Option<Arc<TmpDisks>>,
     ready: std::sync::Mutex<Vec<Prepared>>,
     target: usize,
     refilling: std::sync::atomic::AtomicBool,
 }
 
 impl SandboxPool {
-    pub fn new(sandbox: Sandbox, target: usize) -> Arc<SandboxPool> {
+    /// `base`: the staging directory, host directories and `/tmp` size of the
+    /// sandboxes to prepare (its other fields do not matter).
+    pub fn new(sandbox: Sandbox, target: usize, base: SandboxSpec, disks: Option<Arc<TmpDisks>>) -> Arc<SandboxPool> {
         let pool = Arc::new(SandboxPool {
             sandbox,
+            base,
+            disks,
             ready: std::sync::Mutex::new(Vec::new()),
             target,
             refilling: Default::default(),
@@ -266,11 +318,42 @@ impl SandboxPool {
         self.ready.lock().expect("pool").len()
     }
 
+    fn prepare_one(&self) -> Result<Prepared, SandboxError> {
+        let mut base = self.base.clone();
+        let disk = match &self.disks {
+            Some(d) => Some(
+                d.take(self.base.tmp_bytes >> 20)
+                    .map_err(|e| SandboxError::Io { what: "make a /tmp disk".into(), source: e })?,
+            ),
+            None => None,
+        };
+        base.tmp_device = disk.as_ref().map(|d| d.device.clone());
+        self.sandbox.prepare(&base, disk)
+    }
+
     pub fn spawn(self: &Arc<Self>, spec: &SandboxSpec) -> Result<SandboxChild, SandboxError> {
         let prepared = self.ready.lock().expect("pool").pop();
-        let child = self.sandbox.spawn_prepared(prepared, spec);
+        let mut spec = spec.clone();
+        let mut extra = None;
+        if let Some(disks) = &self.disks {
+            match &prepared {
+                Some(p) if p.tmp_bytes == spec.tmp_bytes && p.tmp_device.is_some() => {
+                    spec.tmp_device = p.tmp_device.clone();
+                }
+                _ => {
+                    let disk = disks
+                        .take(spec.tmp_bytes >> 20)
+                        .map_err(|e| SandboxError::Io { what: "make a /tmp disk".into(), source: e })?;
+                    spec.tmp_device = Some(disk.device.clone());
+                    extra = Some(disk);
+                }
+            }
+        }
+        let child = self.sandbox.spawn_prepared(prepared, &spec);
         self.refill();
-        child
+        let mut child = child?;
+        child.disks.extend(extra);
+        Ok(child)
     }
 
     /// Prepares sandboxes in the background until `target` are ready.
@@ -286,7 +369,7 @@ impl SandboxPool {
                     pool.refilling.store(false, Ordering::Release);
                     return;
                 }
-                match pool.sandbox.prepare() {
+                match pool.prepare_one() {
                     Ok(p) => pool.ready.lock().expect("pool").push(p),
                     Err(e) => {
                         tracing::warn!("cannot prepare a sandbox: {e}");
@@ -310,22 +393,6 @@ fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel just gave us this fd; nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// unshare(CLONE_NEWPID) only affects the caller's future children, and only
-/// once per thread, so each sandbox is forked from a fresh thread: its child is
-/// then pid 1 of a new namespace, and floe's own threads are untouched.
-fn spawn_in_new_pid_namespace(mut command: Command) -> Result<std::process::Child, SandboxError> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)
-                    .map_err(|e| SandboxError::Io { what: "unshare(CLONE_NEWPID)".into(), source: e.into() })?;
-                command.spawn().map_err(|e| SandboxError::Io { what: "start sandboxed process".into(), source: e })
-            })
-            .join()
-            .expect("the spawning thread does not panic")
-    })
 }
 
 fn stdio(io: &Io) -> Result<Stdio, SandboxError> {

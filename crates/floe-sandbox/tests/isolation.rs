@@ -314,7 +314,8 @@ fn prepared_sandboxes_run_and_unused_ones_leave_nothing() {
         return;
     }
     let before = own_cgroups();
-    let pool = floe_sandbox::SandboxPool::new(sb.clone(), 2);
+    let base = SandboxSpec::new("/", Vec::new());
+    let pool = floe_sandbox::SandboxPool::new(sb.clone(), 2, base, None);
     for _ in 0..500 {
         if pool.ready() == 2 {
             break;

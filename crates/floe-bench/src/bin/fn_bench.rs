@@ -44,6 +44,9 @@ struct Args {
     /// Only these languages (python, node, provided-rust).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// /tmp as a tmpfs instead of a loop-mounted disk (to measure what the disk costs).
+    #[arg(long)]
+    tmpfs: bool,
     /// Skip the cold-start tables.
     #[arg(long)]
     warm_only: bool,
@@ -88,7 +91,7 @@ fn run(args: Args) -> Result<()> {
         mem_gib()
     ));
     rt.block_on(async {
-        let functions = open(&args.work, !args.no_freeze).await?;
+        let functions = open(&args.work, !args.no_freeze, !args.tmpfs).await?;
         let mount_dir = args.work.join("mnt");
         std::fs::create_dir_all(&mount_dir)?;
         for lang in &langs {
@@ -196,12 +199,13 @@ fn mem_gib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn open(work: &Path, freeze: bool) -> Result<Functions> {
+async fn open(work: &Path, freeze: bool, disk_tmp: bool) -> Result<Functions> {
     let meta = floe_meta::Meta::new(floe_meta::SqliteStore::open(&work.join("meta.db"))?);
     let objects = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(work.join("objects"))?);
     let mut config = NodeConfig::new(work.join("node"));
     config.invoker.account_concurrency = 100;
     config.freeze_idle = freeze;
+    config.disk_tmp = disk_tmp;
     Functions::open(meta, objects, config).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -257,12 +261,23 @@ fn languages(ric: &Path, code_root: &Path) -> Result<Vec<Lang>> {
     ])
 }
 
-/// A cold start through floe: the function's environments are retired first.
+/// A cold start through floe: the function's environments are retired first, and
+/// their teardown (and the refill of prepared sandboxes) is given 100 ms to finish
+/// so that it does not compete with the start measured, as when a cold start
+/// happens because no environment is idle.
 async fn cold_floe(functions: &Functions, name: &str) -> Result<f64> {
     functions.invoker().retire_function(name);
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let r = functions.invoke(name, InvokeRequest::sync("{}")).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let elapsed = ms(started.elapsed());
+    if std::env::var_os("FLOE_BENCH_DEBUG").is_some() {
+        eprintln!(
+            "{name}: cold {elapsed:.2} ms, init {:.2} ms, invoke {:.2} ms",
+            r.init_duration.map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+            r.duration.as_secs_f64() * 1e3
+        );
+    }
     if let Some(e) = r.function_error {
         bail!("{name}: {e}: {}", String::from_utf8_lossy(&r.payload));
     }
@@ -307,8 +322,10 @@ fn bare(argv: &[String]) -> Result<f64> {
     let started = Instant::now();
     let mut child = Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::piped()).spawn()?;
     let mut byte = [0u8; 1];
-    let n = child.stdout.take().expect("piped").read(&mut byte)?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let n = stdout.read(&mut byte)?;
     let elapsed = ms(started.elapsed());
+    std::io::copy(&mut stdout, &mut std::io::sink())?;
     let status = child.wait()?;
     if n == 0 || !status.success() {
         bail!("{argv:?} failed");
