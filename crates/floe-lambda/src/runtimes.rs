@@ -19,7 +19,15 @@ const FILES: &[(&str, &str)] = &[
 /// returns that directory.
 pub fn install(base: &Path, python: &Path) -> std::io::Result<PathBuf> {
     let dir = write_files(base)?;
-    if python.is_file() {
+    // Once per interpreter (path and modification time): every `floe fn` command
+    // opens the service, and compileall costs ≈100 ms even when there is nothing to do.
+    let stamp = python
+        .metadata()
+        .and_then(|m| m.modified())
+        .map(|t| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+        .unwrap_or(0);
+    let marker = dir.join(format!(".compiled-{}-{stamp}", python.display().to_string().replace('/', "_")));
+    if python.is_file() && !marker.exists() {
         let status = std::process::Command::new(python)
             .args(["-m", "compileall", "-q"])
             .arg(dir.join("python"))
@@ -29,6 +37,9 @@ pub fn install(base: &Path, python: &Path) -> std::io::Result<PathBuf> {
             tracing::warn!("{} -m compileall failed on {}", python.display(), dir.display());
         }
         make_readable(&dir)?;
+        if status.success() {
+            fs::write(&marker, b"")?;
+        }
     }
     Ok(dir)
 }

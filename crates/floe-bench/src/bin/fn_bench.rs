@@ -90,6 +90,7 @@ fn run(args: Args) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         mem_gib()
     ));
+    let mut floors = String::new();
     rt.block_on(async {
         let functions = open(&args.work, !args.no_freeze, !args.tmpfs).await?;
         let mount_dir = args.work.join("mnt");
@@ -179,6 +180,7 @@ fn run(args: Args) -> Result<()> {
                 ],
             ));
         }
+        floors = floor_lines(&cold, &mounts, &warm);
         report.tables.push(cold);
         report.tables.push(mounts);
         report.tables.push(warm);
@@ -188,6 +190,7 @@ fn run(args: Args) -> Result<()> {
     })?;
     report.write_json(&args.json)?;
     println!("{}", report.markdown());
+    println!("{floors}");
     Ok(())
 }
 
@@ -395,4 +398,41 @@ async fn throughput(functions: &Functions, langs: &[Lang], seconds: u64) -> Resu
         }
     }
     Ok(table)
+}
+
+/// Issue 4's floors, checked against this run's p50s: cold start ≤ reference + 15 ms
+/// (the bare interpreter; for `provided`, the same binary without floe), an extra
+/// bind mount ≤ +1 ms, warm invocation ≤ 1 ms over the handler (a no-op: ~0).
+fn floor_lines(cold: &Table, mounts: &Table, warm: &Table) -> String {
+    let p50 = |t: &Table, case: &str, target: &str| {
+        t.rows
+            .iter()
+            .find(|(c, _)| c == case)
+            .and_then(|(_, series)| series.iter().find(|s| s.target == target))
+            .map(|s| s.pct(0.5))
+            .unwrap_or(f64::NAN)
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "**not met**" };
+    let mut out = String::from(
+        "\n### Issue 4's floors against this run (p50, ms)\n\n| case | cold: floe − reference (≤ 15) | mount: with − without (≤ 1) | warm: floe (≤ 1 over a no-op) |\n|---|---|---|---|\n",
+    );
+    for (case, _) in &cold.rows {
+        let floe = p50(cold, case, "floe");
+        let bare = p50(cold, case, "bare interpreter");
+        let (reference, name) = if bare.is_nan() {
+            (p50(cold, case, "RIC without floe"), "RIC without floe")
+        } else {
+            (bare, "bare interpreter")
+        };
+        let cold_delta = floe - reference;
+        let mount_delta = p50(mounts, case, "floe + mount") - p50(mounts, case, "floe");
+        let warm_p50 = p50(warm, case, "floe");
+        out.push_str(&format!(
+            "| {case} | {cold_delta:.1} (vs {name}): {} | {mount_delta:+.2}: {} | {warm_p50:.2}: {} |\n",
+            verdict(cold_delta <= 15.0),
+            verdict(mount_delta <= 1.0),
+            verdict(warm_p50 <= 1.0),
+        ));
+    }
+    out
 }
