@@ -140,8 +140,15 @@ fn run(args: Args) -> Result<()> {
         for lang in &langs {
             let (mut f, mut m, mut r, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for round in 0..if args.warm_only { 0 } else { cold_n + 2 } {
-                let fc = cold_floe(&functions, lang.name).await?;
-                let mc = cold_floe(&functions, &format!("{}-mnt", lang.name)).await?;
+                // Which of the two goes first alternates, so neither always follows the other.
+                let mnt = format!("{}-mnt", lang.name);
+                let (fc, mc) = if round % 2 == 0 {
+                    let fc = cold_floe(&functions, lang.name).await?;
+                    (fc, cold_floe(&functions, &mnt).await?)
+                } else {
+                    let mc = cold_floe(&functions, &mnt).await?;
+                    (cold_floe(&functions, lang.name).await?, mc)
+                };
                 let rc = cold_ric(lang)?;
                 let bc = match &lang.bare {
                     Some(argv) => Some(bare(argv)?),
