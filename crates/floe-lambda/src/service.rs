@@ -504,6 +504,11 @@ impl Functions {
         self.inner.invoker.host().sandboxes.ready()
     }
 
+    /// Whether no sandbox or `/tmp` disk is being prepared in the background.
+    pub fn background_settled(&self) -> bool {
+        self.inner.invoker.host().sandboxes.settled()
+    }
+
     pub fn pool_stats(&self, name: &str) -> PoolStats {
         self.inner.invoker.stats(name)
     }

@@ -28,12 +28,6 @@ async fn provided_runtime_cold_then_warm() {
     assert!(second.init_duration.is_none());
 }
 
-async fn shell_node(edit: impl FnOnce(&mut floe_lambda::NodeConfig)) -> (Node, tempfile::TempDir) {
-    let node = node_with(edit).await;
-    let code = code(&[("bootstrap", SHELL_BOOTSTRAP, true)]);
-    (node, code)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_errors_crashes_and_timeouts() {
     if skip_reason().is_some() {

@@ -7,12 +7,6 @@ mod common;
 
 use common::*;
 
-async fn shell_node(edit: impl FnOnce(&mut floe_lambda::NodeConfig)) -> (Node, tempfile::TempDir) {
-    let node = node_with(edit).await;
-    let code = code(&[("bootstrap", SHELL_BOOTSTRAP, true)]);
-    (node, code)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_get_lambda_errors_and_leak_nothing() {
     if skip_reason().is_some() {
@@ -23,7 +17,7 @@ async fn failures_get_lambda_errors_and_leak_nothing() {
     // Prepared sandboxes (cgroups waiting for a cold start) are part of the node.
     let wait_prepared = || async {
         for _ in 0..200 {
-            if node.functions.prepared_sandboxes() == 2 {
+            if node.functions.prepared_sandboxes() == 2 && node.functions.background_settled() {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -318,6 +318,15 @@ impl SandboxPool {
         self.ready.lock().expect("pool").len()
     }
 
+    /// Whether nothing is being prepared in the background (the pool is full and no
+    /// `/tmp` disk is being made).
+    pub fn settled(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.ready() >= self.target
+            && !self.refilling.load(Ordering::Acquire)
+            && self.disks.as_ref().is_none_or(|d| !d.is_refilling())
+    }
+
     fn prepare_one(&self) -> Result<Prepared, SandboxError> {
         let mut base = self.base.clone();
         let disk = match &self.disks {

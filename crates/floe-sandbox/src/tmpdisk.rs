@@ -95,6 +95,11 @@ impl TmpDisks {
         made
     }
 
+    /// Whether disks are being made in the background.
+    pub fn is_refilling(&self) -> bool {
+        !self.refilling.lock().expect("tmp disks").is_empty()
+    }
+
     /// A disk of `size_mb`, ready or made now; more of that size are made in the
     /// background.
     pub fn take(self: &Arc<Self>, size_mb: u64) -> std::io::Result<TmpDisk> {

@@ -112,70 +112,46 @@ fn zip_packages_and_bad_input() {
         serde_json::from_str(floe.run(["fn", "invoke", "z", "--payload", "[1,2]"]).expect_ok()).unwrap();
     assert_eq!(result["echo"], serde_json::json!([1, 2]));
 
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["fn", "invoke", "nope"], "floe: ResourceNotFoundException: Function not found: nope"),
+    // `fn create y` with a valid package and runtime, plus `extra`.
+    let create = |extra: &[&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = ["fn", "create", "y", "--code", zip_arg, "--runtime", "provided", "--handler", "x"]
+            .map(String::from)
+            .into();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let strings = |args: &[&str]| -> Vec<String> { args.iter().map(|s| s.to_string()).collect() };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (strings(&["fn", "invoke", "nope"]), "floe: ResourceNotFoundException: Function not found: nope"),
         (
-            vec!["fn", "invoke", "z", "--payload", "{oops"],
+            strings(&["fn", "invoke", "z", "--payload", "{oops"]),
             "floe: InvalidRequestContentException: Could not parse request body into json",
         ),
         (
-            vec!["fn", "create", "z", "--code", zip_arg, "--runtime", "provided", "--handler", "x"],
+            strings(&["fn", "create", "z", "--code", zip_arg, "--runtime", "provided", "--handler", "x"]),
             "floe: ResourceConflictException: Function already exist: z",
         ),
         (
-            vec!["fn", "create", "y", "--code", zip_arg, "--runtime", "java8", "--handler", "x"],
+            strings(&["fn", "create", "y", "--code", zip_arg, "--runtime", "java8", "--handler", "x"]),
             "floe: InvalidParameterValueException: Value java8 at 'runtime'",
         ),
+        (create(&["--memory", "64"]), "floe: InvalidParameterValueException: 'MemorySize'"),
         (
-            vec!["fn", "create", "y", "--code", zip_arg, "--runtime", "provided", "--handler", "x", "--memory", "64"],
-            "floe: InvalidParameterValueException: 'MemorySize'",
-        ),
-        (
-            vec!["fn", "create", "y", "--code", "/nonexistent", "--runtime", "provided", "--handler", "x"],
+            strings(&["fn", "create", "y", "--code", "/nonexistent", "--runtime", "provided", "--handler", "x"]),
             "floe: code /nonexistent",
         ),
         (
-            vec!["fn", "create", "y", "--code", "/etc/hostname", "--runtime", "provided", "--handler", "x"],
+            strings(&["fn", "create", "y", "--code", "/etc/hostname", "--runtime", "provided", "--handler", "x"]),
             "floe: InvalidParameterValueException: Could not unzip uploaded file",
         ),
         (
-            vec!["fn", "create", "bad/name", "--code", zip_arg, "--runtime", "provided", "--handler", "x"],
+            strings(&["fn", "create", "bad/name", "--code", zip_arg, "--runtime", "provided", "--handler", "x"]),
             "floe: InvalidParameterValueException: 1 validation error",
         ),
+        (create(&["--env", "AWS_REGION=x"]), "Reserved keys used in this request: AWS_REGION"),
+        (create(&["--mount", "/srv:/data"]), "LocalMountPath '/data' must match"),
         (
-            vec![
-                "fn",
-                "create",
-                "y",
-                "--code",
-                zip_arg,
-                "--runtime",
-                "provided",
-                "--handler",
-                "x",
-                "--env",
-                "AWS_REGION=x",
-            ],
-            "Reserved keys used in this request: AWS_REGION",
-        ),
-        (
-            vec![
-                "fn",
-                "create",
-                "y",
-                "--code",
-                zip_arg,
-                "--runtime",
-                "provided",
-                "--handler",
-                "x",
-                "--mount",
-                "/srv:/data",
-            ],
-            "LocalMountPath '/data' must match",
-        ),
-        (
-            vec!["fn", "invoke", "z", "--invocation-type", "Later"],
+            strings(&["fn", "invoke", "z", "--invocation-type", "Later"]),
             "floe: InvalidParameterValueException: 1 validation error",
         ),
     ];

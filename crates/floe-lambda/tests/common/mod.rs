@@ -45,6 +45,13 @@ pub async fn node() -> Node {
     node_with(|_| {}).await
 }
 
+/// A node and the code of a function running [`SHELL_BOOTSTRAP`].
+pub async fn shell_node(edit: impl FnOnce(&mut NodeConfig)) -> (Node, tempfile::TempDir) {
+    let node = node_with(edit).await;
+    let code = code(&[("bootstrap", SHELL_BOOTSTRAP, true)]);
+    (node, code)
+}
+
 pub fn settings(runtime: &str, handler: &str) -> Settings {
     Settings { runtime: Some(runtime.into()), handler: Some(handler.into()), ..Settings::default() }
 }
