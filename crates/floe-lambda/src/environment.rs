@@ -22,6 +22,24 @@ pub const RUNTIME_DIR: &str = "/var/runtime";
 /// Lambda's unprivileged user inside environments.
 const SANDBOX_UID: u32 = 993;
 const SANDBOX_GID: u32 = 990;
+
+/// Writes the environments' `/etc/passwd` and `/etc/group` into `dir`: root and
+/// Lambda's `sbx_user1051`. Without an entry for its uid, a runtime's first user
+/// lookup (Python's `site` does one) falls through every NSS source.
+pub(crate) fn write_etc(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let passwd = format!(
+        "root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/home/sbx_user1051:/sbin/nologin\n"
+    );
+    let group = format!("root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n");
+    for (name, content) in [("passwd", passwd), ("group", group)] {
+        let path = dir.join(name);
+        std::fs::write(&path, content)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
+}
 /// Lambda's limit on processes and threads of one environment.
 const PIDS_MAX: u64 = 1024;
 
@@ -35,6 +53,9 @@ pub struct HostConfig {
     pub staging_dir: PathBuf,
     /// Host directory with floe's bootstraps, shown at `/var/runtime`.
     pub runtime_dir: PathBuf,
+    /// Host directory with the environments' `passwd` and `group` (their user,
+    /// `sbx_user1051`, as on Lambda; none of the host's users).
+    pub etc_dir: PathBuf,
     /// Host interpreters: Python and Node.
     pub python: PathBuf,
     pub node: PathBuf,
@@ -494,6 +515,9 @@ fn sandbox_spec(
     spec.cpu_shares = u64::from(function.memory_mb).max(2);
     spec.staging_dir = host.staging_dir.clone();
     spec.ro_binds.push(BindMount { source: host.runtime_dir.clone(), target: RUNTIME_DIR.into() });
+    for file in ["passwd", "group"] {
+        spec.ro_binds.push(BindMount { source: host.etc_dir.join(file), target: format!("/etc/{file}").into() });
+    }
     for m in &function.mounts {
         spec.mounts.push(BindMount { source: m.source.clone().into(), target: m.local_mount_path.clone().into() });
     }

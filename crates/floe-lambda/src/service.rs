@@ -188,6 +188,7 @@ impl Functions {
         let runtime_dir =
             crate::runtimes::install(&dir.join("runtime"), &python).map_err(|e| io("install the bootstraps", e))?;
         std::fs::create_dir_all(dir.join("sandbox-root")).map_err(|e| io("create the sandbox staging directory", e))?;
+        crate::environment::write_etc(&dir.join("etc")).map_err(|e| io("write the environments' /etc files", e))?;
         // Sandboxes of a floe process that died go before new ones are prepared.
         let stale = sandbox.remove_stale();
         if stale > 0 {
@@ -211,6 +212,7 @@ impl Functions {
             sandboxes: floe_sandbox::SandboxPool::new(sandbox, config.prepared_sandboxes, base, tmp_disks),
             staging_dir: dir.join("sandbox-root"),
             runtime_dir,
+            etc_dir: dir.join("etc"),
             python,
             node,
             region: config.region.clone(),

@@ -18,6 +18,8 @@ async fn provided_runtime_cold_then_warm() {
     let v = json(&first);
     assert_eq!(v["echo"]["n"], 1);
     assert!(first.init_duration.is_some(), "a cold start reports its init");
+    assert_eq!(v["user"], "sbx_user1051", "Lambda's user, with its own /etc/passwd: {v}");
+    assert_eq!(v["host_users"], 2, "none of the host's users: {v}");
     let log = tail(&first);
     assert!(log.contains("START RequestId: "), "{log}");
     assert!(log.contains("REPORT RequestId: ") && log.contains("Init Duration: "), "{log}");

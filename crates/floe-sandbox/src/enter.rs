@@ -189,7 +189,15 @@ impl Plan {
     pub(crate) fn mount_tmp(&self) -> io::Result<()> {
         match &self.tmp_device {
             Some(device) => {
-                mount(Some(device.as_c_str()), self.tmp_target.as_c_str(), Some(c"ext4"), BASE, None::<&CStr>)?;
+                // noinit_itable: no background zeroing of inode tables (ext4lazyinit) for
+                // a file system that lives as long as one environment.
+                mount(
+                    Some(device.as_c_str()),
+                    self.tmp_target.as_c_str(),
+                    Some(c"ext4"),
+                    BASE,
+                    Some(c"noinit_itable"),
+                )?;
                 // SAFETY: chmod on a NUL-terminated path.
                 check(unsafe { libc::chmod(self.tmp_target.as_ptr(), 0o1777) })
             }

@@ -135,6 +135,8 @@ impl Sandbox {
                     return;
                 }
                 if let Ok(job) = jobs_rx.recv() {
+                    // Prepared at idle priority; the sandbox itself runs at the normal one.
+                    set_idle_priority(false);
                     let spawned = job
                         .plan
                         .build_specific()
@@ -373,6 +375,8 @@ impl SandboxPool {
         }
         let pool = Arc::downgrade(self);
         let spawned = std::thread::Builder::new().name("sandbox-pool".into()).spawn(move || {
+            // Preparing must not take CPU from the cold start that used the last one.
+            set_idle_priority(true);
             while let Some(pool) = pool.upgrade() {
                 if pool.ready() >= pool.target {
                     pool.refilling.store(false, Ordering::Release);
@@ -391,6 +395,18 @@ impl SandboxPool {
         if spawned.is_err() {
             self.refilling.store(false, Ordering::Release);
         }
+    }
+}
+
+/// Puts the calling thread (and what it forks) under SCHED_IDLE, or back under
+/// SCHED_OTHER: background preparation runs only when the CPU has nothing else.
+pub(crate) fn set_idle_priority(idle: bool) {
+    let policy = if idle { libc::SCHED_IDLE } else { libc::SCHED_OTHER };
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on the calling thread (0) with a valid param.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc != 0 {
+        tracing::debug!("sched_setscheduler: {}", io::Error::last_os_error());
     }
 }
 

@@ -122,6 +122,7 @@ impl TmpDisks {
         }
         let disks = Arc::downgrade(self);
         let spawned = std::thread::Builder::new().name("tmp-disks".into()).spawn(move || {
+            crate::set_idle_priority(true);
             while let Some(disks) = disks.upgrade() {
                 let have = disks.ready.lock().expect("tmp disks").get(&size_mb).map_or(0, Vec::len);
                 if have >= disks.keep {

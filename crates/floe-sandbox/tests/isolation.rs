@@ -326,7 +326,7 @@ fn prepared_sandboxes_run_and_unused_ones_leave_nothing() {
     let code = tempfile::tempdir().expect("code dir");
     let mut spec = SandboxSpec::new(
         code.path(),
-        vec!["/bin/sh".into(), "-c".into(), "echo $$; cat /proc/self/cgroup | grep -c env-".into()],
+        vec!["/bin/sh".into(), "-c".into(), "echo $$; cat /proc/self/cgroup | grep -c env-; chrt -p $$".into()],
     );
     spec.stdout = Io::Piped;
     spec.memory_bytes = 64 << 20;
@@ -338,6 +338,8 @@ fn prepared_sandboxes_run_and_unused_ones_leave_nothing() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1", "pid 1 of its namespace: {out}");
     assert!(lines[1].parse::<u32>().unwrap() >= 3, "in its own cgroups: {out}");
+    // Prepared at idle priority in the background, run at the normal one.
+    assert!(lines[2].contains("SCHED_OTHER"), "{out}");
     drop(pool);
     for _ in 0..100 {
         if own_cgroups() == before {

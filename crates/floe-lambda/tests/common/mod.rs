@@ -123,7 +123,7 @@ while true; do
     *'"fill"'*) n=$( (dd if=/dev/zero of=/tmp/fill bs=1M count=2000 2>&1 || true) | grep -c 'No space'); curl -sS -o /dev/null -X POST "$api/invocation/$id/response" -d "{\"enospc\":$n,\"size\":$(stat -c %s /tmp/fill)}" ;;
     *'"nap"'*) sleep 1; curl -sS -o /dev/null -X POST "$api/invocation/$id/response" -d '"napped"' ;;
     *'"big"'*) head -c 7000000 /dev/zero | tr '\0' 'a' | sed 's/^/"/; s/$/"/' > /tmp/big; curl -sS -o /dev/null -X POST "$api/invocation/$id/response" --data-binary @/tmp/big ;;
-    *) curl -sS -o /dev/null -X POST "$api/invocation/$id/response" -d "{\"echo\":$event,\"pid\":$$,\"init_type\":\"$AWS_LAMBDA_INITIALIZATION_TYPE\",\"api\":\"$AWS_LAMBDA_RUNTIME_API\"}" ;;
+    *) curl -sS -o /dev/null -X POST "$api/invocation/$id/response" -d "{\"echo\":$event,\"pid\":$$,\"init_type\":\"$AWS_LAMBDA_INITIALIZATION_TYPE\",\"api\":\"$AWS_LAMBDA_RUNTIME_API\",\"user\":\"$(id -un)\",\"host_users\":$(grep -c . /etc/passwd)}" ;;
   esac
   rm -f "$headers"
 done
