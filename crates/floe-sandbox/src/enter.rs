@@ -60,7 +60,12 @@ fn cs(s: String) -> CString {
 }
 
 impl Plan {
-    pub(crate) fn new(spec: &SandboxSpec, cgroup_procs: &[std::path::PathBuf]) -> Result<Plan, SandboxError> {
+    /// `cap_last`: the highest capability number of the running kernel.
+    pub(crate) fn new(
+        spec: &SandboxSpec,
+        cgroup_procs: &[std::path::PathBuf],
+        cap_last: u32,
+    ) -> Result<Plan, SandboxError> {
         let root = spec.staging_dir.clone();
         let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
         let mut dirs = vec![
@@ -125,10 +130,6 @@ impl Plan {
         dirs.dedup();
         let devices =
             DEVICES.iter().map(|d| (cs(format!("/dev/{d}")), cs(format!("{}/dev/{d}", root.display())))).collect();
-        let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(63);
         Ok(Plan {
             cgroup_procs: cgroup_procs.iter().map(|p| c(p)).collect::<Result<_, _>>()?,
             isolate_network: spec.isolate_network,

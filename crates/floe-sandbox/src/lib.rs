@@ -44,6 +44,8 @@ pub enum SandboxError {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     cgroups: CgroupVersion,
+    /// The kernel's highest capability number (every one is dropped).
+    cap_last: u32,
 }
 
 /// How a sandboxed process ended.
@@ -80,7 +82,11 @@ impl Sandbox {
         if uid != 0 {
             return Err(SandboxError::NotRoot(uid));
         }
-        Ok(Sandbox { cgroups: CgroupVersion::detect()? })
+        let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(63);
+        Ok(Sandbox { cgroups: CgroupVersion::detect()?, cap_last })
     }
 
     pub fn cgroup_version(&self) -> CgroupVersion {
@@ -110,7 +116,7 @@ impl Sandbox {
     pub fn prepare(&self, base: &SandboxSpec, tmp: Option<TmpDisk>) -> Result<Prepared, SandboxError> {
         let cgroup = Cgroup::create(self.cgroups, DEFAULT_LIMITS)?;
         let tasks = if self.cgroups == CgroupVersion::V1 { cgroup.tasks_files() } else { Vec::new() };
-        let base_plan = enter::Plan::new(base, &[])?;
+        let base_plan = enter::Plan::new(base, &[], self.cap_last)?;
         let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -188,7 +194,7 @@ impl Sandbox {
         })?;
         // v1: the spawner thread is in the cgroup already; v2: the child joins it.
         let joins = if self.cgroups == CgroupVersion::V1 { Vec::new() } else { cgroup.procs_files() };
-        let plan = Arc::new(enter::Plan::new(spec, &joins)?);
+        let plan = Arc::new(enter::Plan::new(spec, &joins, self.cap_last)?);
         let remount_tmp = (prepared.tmp_bytes, &prepared.tmp_device) != (spec.tmp_bytes, &spec.tmp_device);
         let mut command = Command::new(first);
         command
