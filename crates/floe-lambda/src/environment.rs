@@ -76,8 +76,8 @@ impl HostConfig {
     }
 }
 
-/// How a sandbox ended.
-#[derive(Clone, Copy, Debug)]
+/// How a sandbox ended (all `None`/false: not known).
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ExitInfo {
     pub code: Option<i32>,
     pub signal: Option<i32>,
@@ -109,6 +109,18 @@ impl ExitInfo {
 pub(crate) struct InitFailure {
     pub body: Bytes,
     pub init_duration: Duration,
+    /// The `INIT_REPORT` line written to the log stream (empty when the
+    /// environment failed before it had one).
+    pub report: String,
+}
+
+/// Lambda's `INIT_REPORT` line; `status`: `None` for a successful init, else
+/// e.g. `"Status: timeout"`.
+fn init_report(duration: Duration, status: Option<&str>) -> String {
+    match status {
+        None => format!("INIT_REPORT Init Duration: {:.2} ms", ms(duration)),
+        Some(status) => format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\t{status}", ms(duration)),
+    }
 }
 
 /// What one invocation produced.
@@ -151,6 +163,8 @@ pub(crate) struct Environment {
     pub provisioned: bool,
     function: Arc<Function>,
     function_arn: String,
+    /// Largest response the runtime may post (the node's limit).
+    max_payload: usize,
     api: RuntimeApi,
     control: Control,
     exit: watch::Receiver<Option<ExitInfo>>,
@@ -166,9 +180,9 @@ fn random_hex(bytes: usize) -> String {
     (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
+/// A request (or revision) id: a random UUID, as Lambda's.
 pub(crate) fn request_id() -> String {
-    let r = random_hex(16);
-    format!("{}-{}-4{}-{}-{}", &r[0..8], &r[8..12], &r[13..16], &r[16..20], &r[20..32])
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl Environment {
@@ -183,6 +197,7 @@ impl Environment {
         let fail = |message: String| InitFailure {
             body: serde_json::json!({ "errorMessage": message, "errorType": "Runtime.Unknown" }).to_string().into(),
             init_duration: started.elapsed(),
+            report: String::new(),
         };
         let id = random_hex(16);
         let log = LogStream::create(&host.logs_dir.join(&function.name), &id)
@@ -206,7 +221,7 @@ impl Environment {
                     Ok(exit) => ExitInfo { code: exit.status.code(), signal: exit.signal(), oom: exit.oom_killed },
                     Err(e) => {
                         tracing::warn!("environment wait: {e}");
-                        ExitInfo { code: None, signal: None, oom: false }
+                        ExitInfo::default()
                     }
                 };
                 let _ = exit_tx.send(Some(info));
@@ -224,6 +239,7 @@ impl Environment {
             revision: function.revision_id.clone(),
             provisioned,
             function_arn: host.function_arn(&function.name),
+            max_payload: host.max_payload,
             function,
             api,
             control,
@@ -239,17 +255,12 @@ impl Environment {
             r = init_rx => r.ok(),
             _ = async { let _ = exit.wait_for(|e| e.is_some()).await; } => None,
             _ = tokio::time::sleep(host.init_timeout) => {
-                env.retire();
-                env.pump.sync().await;
                 let secs = host.init_timeout.as_secs_f64();
-                env.log.line(format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout", secs * 1e3).as_bytes());
-                return Err(InitFailure {
-                    body: serde_json::json!({
-                        "errorMessage": format!("Init phase timed out after {secs:.2} seconds"),
-                        "errorType": "Sandbox.Timedout",
-                    }).to_string().into(),
-                    init_duration: started.elapsed(),
+                let body = serde_json::json!({
+                    "errorMessage": format!("Init phase timed out after {secs:.2} seconds"),
+                    "errorType": "Sandbox.Timedout",
                 });
+                return Err(env.init_failed(body.to_string().into(), host.init_timeout, "Status: timeout").await);
             }
         };
         let init_duration = started.elapsed();
@@ -257,47 +268,38 @@ impl Environment {
             Some(InitReport::Ready) => {
                 if provisioned {
                     // Initialized ahead of demand: no invocation waited for it.
-                    env.log.line(format!("INIT_REPORT Init Duration: {:.2} ms", ms(init_duration)).as_bytes());
+                    env.log.line(init_report(init_duration, None).as_bytes());
                 } else {
                     *env.init_duration.lock().expect("init") = Some(init_duration);
                 }
                 Ok(env)
             }
             Some(InitReport::Error { body, error_type }) => {
-                env.pump.sync().await;
-                env.log.line(
-                    format!(
-                        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {}",
-                        ms(init_duration),
-                        error_type.as_deref().unwrap_or("Runtime.Unknown")
-                    )
-                    .as_bytes(),
-                );
-                env.retire();
-                Err(InitFailure { body, init_duration })
+                let status =
+                    format!("Status: error\tError Type: {}", error_type.as_deref().unwrap_or("Runtime.Unknown"));
+                Err(env.init_failed(body, init_duration, &status).await)
             }
             None => {
                 // Exited (or the server went away) before asking for work.
                 let info = wait_exit(&env.exit).await;
-                env.pump.sync().await;
-                let message = format!("Runtime exited with error: {}", info.describe());
-                env.log.line(
-                    format!(
-                        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {}",
-                        ms(init_duration),
-                        info.error_type()
-                    )
-                    .as_bytes(),
-                );
-                env.retire();
-                Err(InitFailure {
-                    body: serde_json::json!({ "errorMessage": message, "errorType": info.error_type() })
-                        .to_string()
-                        .into(),
-                    init_duration,
-                })
+                let body = serde_json::json!({
+                    "errorMessage": format!("Runtime exited with error: {}", info.describe()),
+                    "errorType": info.error_type(),
+                });
+                let status = format!("Status: error\tError Type: {}", info.error_type());
+                Err(env.init_failed(body.to_string().into(), init_duration, &status).await)
             }
         }
+    }
+
+    /// Ends an environment whose init phase failed: its output so far, then its
+    /// `INIT_REPORT` line, go to its log stream.
+    async fn init_failed(&self, body: Bytes, init_duration: Duration, status: &str) -> InitFailure {
+        self.retire();
+        self.pump.sync().await;
+        let report = init_report(init_duration, Some(status));
+        self.log.line(report.as_bytes());
+        InitFailure { body, init_duration, report }
     }
 
     pub fn is_frozen(&self) -> bool {
@@ -324,7 +326,6 @@ impl Environment {
         let id = context.request_id.clone();
         let timeout = Duration::from_secs(u64::from(self.function.timeout_s));
         let deadline_ms = crate::time::now_millis() + timeout.as_millis() as u64;
-        let oom_before = self.control.oom_kills().unwrap_or(0);
         self.log.start_capture();
         self.log.line(format!("START RequestId: {id} Version: {LATEST}").as_bytes());
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -360,6 +361,8 @@ impl Environment {
         }
         let mut keep = true;
         let mut status = None;
+        // A timeout's message goes to the log stream too, as on Lambda.
+        let mut timeout_line = None;
         let (payload, function_error) = match end {
             End::Reply(Reply::Response(body)) => (body, None),
             End::Reply(Reply::Error(body)) => (body, Some("Unhandled".to_string())),
@@ -367,7 +370,7 @@ impl Environment {
                 let body = serde_json::json!({
                     "errorMessage": format!(
                         "Response payload size exceeded maximum allowed payload size ({} bytes).",
-                        self.max_payload()
+                        self.max_payload
                     ),
                     "errorType": "Function.ResponseSizeTooLarge",
                 });
@@ -394,11 +397,14 @@ impl Environment {
                     Utc::from_millis(crate::time::now_millis()).iso(),
                     self.function.timeout_s
                 );
-                (serde_json::json!({ "errorMessage": message }).to_string().into(), Some("Unhandled".to_string()))
+                let body = serde_json::json!({ "errorMessage": message }).to_string().into();
+                timeout_line = Some(message);
+                (body, Some("Unhandled".to_string()))
             }
         };
-        // An OOM kill of any process ends the whole environment, as on Lambda.
-        let oomed = keep && self.control.oom_kills().unwrap_or(0) > oom_before;
+        // An OOM kill of any process ends the whole environment, as on Lambda; so an
+        // environment still in use has none on its counter, and any now is this one's.
+        let oomed = keep && self.control.oom_kills().unwrap_or(0) > 0;
         let (payload, function_error) = if oomed {
             keep = false;
             self.retire();
@@ -412,13 +418,8 @@ impl Environment {
             (payload, function_error)
         };
         self.pump.sync().await;
-        if matches!(status.as_deref(), Some("Status: timeout")) {
-            let line = String::from_utf8_lossy(&payload).into_owned();
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(m) = v["errorMessage"].as_str() {
-                    self.log.line(m.as_bytes());
-                }
-            }
+        if let Some(line) = timeout_line {
+            self.log.line(line.as_bytes());
         }
         self.log.line(format!("END RequestId: {id}").as_bytes());
         let init_duration = self.init_duration.lock().expect("init").take();
@@ -440,10 +441,6 @@ impl Environment {
         let log_tail = self.log.take_capture();
         *self.last_used.lock().expect("last used") = Instant::now();
         Some((Outcome { payload, function_error, log_tail, duration, init_duration }, keep && self.is_alive()))
-    }
-
-    fn max_payload(&self) -> usize {
-        6 * 1024 * 1024
     }
 }
 
@@ -482,7 +479,7 @@ async fn wait_exit(exit: &watch::Receiver<Option<ExitInfo>>) -> ExitInfo {
         seen
     })
     .await;
-    waited.ok().flatten().unwrap_or(ExitInfo { code: None, signal: None, oom: false })
+    waited.ok().flatten().unwrap_or_default()
 }
 
 fn ms(d: Duration) -> f64 {

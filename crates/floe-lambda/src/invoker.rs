@@ -166,6 +166,14 @@ impl Invoker {
         top_up(&self.inner);
     }
 
+    /// Stops keeping environments of the function ahead of demand; the reaper
+    /// retires the provisioned ones left.
+    pub fn clear_provisioned(&self, name: &str) {
+        if let Some(pool) = self.inner.state.lock().expect("invoker state").pools.get_mut(name) {
+            pool.provisioned_target = 0;
+        }
+    }
+
     pub fn stats(&self, name: &str) -> PoolStats {
         let st = self.inner.state.lock().expect("invoker state");
         st.pools
@@ -223,10 +231,7 @@ impl Invoker {
                         env
                     }
                     Err(failure) => {
-                        let tail = format!(
-                            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\n",
-                            failure.init_duration.as_secs_f64() * 1e3
-                        );
+                        let tail = format!("{}\n", failure.report);
                         return Ok(Outcome {
                             payload: failure.body,
                             function_error: Some("Unhandled".to_string()),

@@ -20,4 +20,4 @@ pub use environment::{HostConfig, InvokeContext, Outcome, RUNTIME_DIR};
 pub use error::{ErrorKind, LambdaError, Result};
 pub use invoker::{Invoker, InvokerConfig, PoolStats};
 pub use model::{Function, Limits, MountConfig, Runtime, Settings, LATEST};
-pub use service::{AsyncConfig, Functions, InvocationType, InvokeRequest, InvokeResponse, NodeConfig};
+pub use service::{AsyncConfig, Functions, InvocationType, InvokeRequest, InvokeResponse, NodeConfig, OpenError};

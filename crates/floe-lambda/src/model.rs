@@ -170,30 +170,10 @@ impl Function {
     /// Applies `settings` over the current values (or the defaults for a new
     /// function) and checks every bound.
     pub fn apply(&mut self, s: Settings) -> Result<()> {
-        if let Some(v) = s.runtime {
-            self.runtime = v;
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = s.$field { self.$field = v; })* };
         }
-        if let Some(v) = s.handler {
-            self.handler = v;
-        }
-        if let Some(v) = s.memory_mb {
-            self.memory_mb = v;
-        }
-        if let Some(v) = s.timeout_s {
-            self.timeout_s = v;
-        }
-        if let Some(v) = s.ephemeral_mb {
-            self.ephemeral_mb = v;
-        }
-        if let Some(v) = s.environment {
-            self.environment = v;
-        }
-        if let Some(v) = s.mounts {
-            self.mounts = v;
-        }
-        if let Some(v) = s.description {
-            self.description = v;
-        }
+        set!(runtime, handler, memory_mb, timeout_s, ephemeral_mb, environment, mounts, description);
         if let Some(v) = s.role {
             self.role = Some(v);
         }

@@ -172,10 +172,13 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         }
         // A runtime asking for more without answering: the caller gets an error.
         if let Some((id, reply)) = st.current.take() {
-            let body = format!(
-                "{{\"errorMessage\":\"RequestId: {id} Error: the runtime asked for the next event without \
-                 answering this one\",\"errorType\":\"Runtime.NoResponse\"}}"
-            );
+            let body = serde_json::json!({
+                "errorMessage": format!(
+                    "RequestId: {id} Error: the runtime asked for the next event without answering this one"
+                ),
+                "errorType": "Runtime.NoResponse",
+            })
+            .to_string();
             let _ = reply.send(Reply::Error(body.into()));
         }
         if st.queued == 0 && !st.frozen && shared.freezer.get().is_some() {

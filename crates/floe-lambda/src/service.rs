@@ -171,10 +171,10 @@ impl Functions {
     /// Opens the service on a node: checks the sandbox's privileges (one-line error
     /// when missing), installs the bootstraps, restores concurrency settings and
     /// provisioned environments. Must run inside a Tokio runtime.
-    pub async fn open(meta: Meta, objects: Arc<dyn ObjectStore>, config: NodeConfig) -> anyhow_like::Result<Functions> {
-        let sandbox = Sandbox::new().map_err(|e| anyhow_like::Error(format!("functions cannot run here: {e}")))?;
+    pub async fn open(meta: Meta, objects: Arc<dyn ObjectStore>, config: NodeConfig) -> Result<Functions, OpenError> {
+        let sandbox = Sandbox::new().map_err(|e| OpenError(format!("functions cannot run here: {e}")))?;
         let dir = &config.node_dir;
-        let io = |what: &str, e: std::io::Error| anyhow_like::Error(format!("{what}: {e}"));
+        let io = |what: &str, e: std::io::Error| OpenError(format!("{what}: {e}"));
         let python = config
             .python
             .clone()
@@ -235,7 +235,7 @@ impl Functions {
                 events_done: Default::default(),
             }),
         };
-        for f in functions.list_functions().map_err(|e| anyhow_like::Error(e.to_string()))? {
+        for f in functions.list_functions().map_err(|e| OpenError(e.to_string()))? {
             if let Err(e) = functions.inner.invoker.set_reservation(&f.name, f.reserved_concurrency) {
                 tracing::warn!("function {}: {e}", f.name);
             }
@@ -448,17 +448,18 @@ impl Functions {
 
     /// `PutFunctionConcurrency`.
     pub fn put_function_concurrency(&self, name: &str, reserved: u32) -> Result<u32> {
-        self.load(name)?;
+        let (current, _) = self.load(name)?;
+        // The invoker checks the account's limits; the record follows, or the
+        // reservation goes back to what it was.
         self.inner.invoker.set_reservation(name, Some(reserved))?;
-        let function = self.update(name, |f| {
+        let updated = self.update(name, |f| {
             f.reserved_concurrency = Some(reserved);
             Ok(())
         });
-        if function.is_err() {
-            let _ =
-                self.inner.invoker.set_reservation(name, self.load(name).ok().and_then(|f| f.0.reserved_concurrency));
+        if updated.is_err() {
+            let _ = self.inner.invoker.set_reservation(name, current.reserved_concurrency);
         }
-        function.map(|_| reserved)
+        updated.map(|_| reserved)
     }
 
     pub fn get_function_concurrency(&self, name: &str) -> Result<Option<u32>> {
@@ -497,7 +498,7 @@ impl Functions {
             f.provisioned_concurrency = 0;
             Ok(())
         })?;
-        self.inner.invoker.set_provisioned(Arc::new(function), PathBuf::new(), 0);
+        self.inner.invoker.clear_provisioned(&function.name);
         Ok(())
     }
 
@@ -701,15 +702,7 @@ async fn run_event(functions: Functions, event: AsyncEvent) {
     }
 }
 
-/// A minimal error type for opening the service (the binary wraps it in anyhow).
-pub mod anyhow_like {
-    #[derive(Debug)]
-    pub struct Error(pub String);
-    impl std::fmt::Display for Error {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-    impl std::error::Error for Error {}
-    pub type Result<T> = std::result::Result<T, Error>;
-}
+/// Why the functions service cannot run on this node (one line).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpenError(String);

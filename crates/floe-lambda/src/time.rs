@@ -13,12 +13,8 @@ pub(crate) struct Utc {
     pub millis: u32,
 }
 
-pub(crate) fn unix_millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 pub(crate) fn now_millis() -> u64 {
-    unix_millis(SystemTime::now())
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Utc {
