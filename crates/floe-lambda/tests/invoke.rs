@@ -113,42 +113,45 @@ async fn reserved_and_account_concurrency_throttle() {
     // Reserving 1 for a leaves 2 for b: three concurrent calls of b, one throttled.
     f.put_function_concurrency("a", 1).unwrap();
     assert_eq!(f.invoker().unreserved_concurrency(), 2);
-    let calls: Vec<_> = (0..3)
-        .map(|_| {
-            let f = f.clone();
-            tokio::spawn(async move { f.invoke("b", floe_lambda::InvokeRequest::sync(r#"{"nap":1}"#)).await })
-        })
-        .collect();
-    let mut throttled = 0;
-    for c in calls {
-        match c.await.unwrap() {
-            Ok(r) => assert_eq!(&r.payload[..], b"\"napped\""),
-            Err(e) => {
-                assert_eq!(e.reason, Some("ConcurrentInvocationLimitExceeded"));
-                throttled += 1;
-            }
-        }
-    }
-    assert_eq!(throttled, 1);
+    let throttled = |results: &[Result<floe_lambda::InvokeResponse, floe_lambda::LambdaError>], reason| {
+        results
+            .iter()
+            .filter(|r| match r {
+                Ok(r) => {
+                    assert_eq!(&r.payload[..], b"\"napped\"");
+                    false
+                }
+                Err(e) => {
+                    assert_eq!(e.reason, Some(reason));
+                    true
+                }
+            })
+            .count()
+    };
+    assert_eq!(throttled(&naps(&f, "b", 3).await, "ConcurrentInvocationLimitExceeded"), 1);
     // a's reservation is its own: two concurrent calls of a, one throttled.
-    let calls: Vec<_> = (0..2)
-        .map(|_| {
-            let f = f.clone();
-            tokio::spawn(async move { f.invoke("a", floe_lambda::InvokeRequest::sync(r#"{"nap":1}"#)).await })
-        })
-        .collect();
-    let results: Vec<_> = futures_join(calls).await;
-    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+    assert_eq!(throttled(&naps(&f, "a", 2).await, "ReservedFunctionConcurrentInvocationLimitExceeded"), 1);
     f.delete_function_concurrency("a").unwrap();
     assert_eq!(f.invoker().unreserved_concurrency(), 3);
 }
 
-async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
+/// `n` concurrent invocations of `name` that each take a second.
+async fn naps(
+    f: &floe_lambda::Functions,
+    name: &'static str,
+    n: usize,
+) -> Vec<Result<floe_lambda::InvokeResponse, floe_lambda::LambdaError>> {
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move { f.invoke(name, floe_lambda::InvokeRequest::sync(r#"{"nap":1}"#)).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.expect("task"));
     }
-    out
+    results
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
