@@ -281,13 +281,6 @@ async fn cold_floe(functions: &Functions, name: &str) -> Result<f64> {
     let started = Instant::now();
     let r = functions.invoke(name, InvokeRequest::sync("{}")).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let elapsed = ms(started.elapsed());
-    if std::env::var_os("FLOE_BENCH_DEBUG").is_some() {
-        eprintln!(
-            "{name}: cold {elapsed:.2} ms, init {:.2} ms, invoke {:.2} ms",
-            r.init_duration.map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
-            r.duration.as_secs_f64() * 1e3
-        );
-    }
     if let Some(e) = r.function_error {
         bail!("{name}: {e}: {}", String::from_utf8_lossy(&r.payload));
     }
