@@ -14,6 +14,8 @@ pub enum ErrorKind {
     TooManyRequests,
     CodeStorageExceeded,
     ResourceNotReady,
+    /// A function's file system could not be mounted (`EFSMountFailureException`).
+    EfsMountFailure,
     Service,
 }
 
@@ -28,6 +30,7 @@ impl ErrorKind {
             ErrorKind::TooManyRequests => "TooManyRequestsException",
             ErrorKind::CodeStorageExceeded => "CodeStorageExceededException",
             ErrorKind::ResourceNotReady => "ResourceNotReadyException",
+            ErrorKind::EfsMountFailure => "EFSMountFailureException",
             ErrorKind::Service => "ServiceException",
         }
     }
@@ -40,6 +43,7 @@ impl ErrorKind {
             | ErrorKind::InvalidRequestContent
             | ErrorKind::CodeStorageExceeded
             | ErrorKind::ResourceNotReady => 400,
+            ErrorKind::EfsMountFailure => 403,
             ErrorKind::RequestTooLarge => 413,
             ErrorKind::TooManyRequests => 429,
             ErrorKind::Service => 500,

@@ -2,7 +2,6 @@
 //! Lambda's rules and messages.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,9 +45,11 @@ pub struct Function {
 }
 
 /// A directory shown read-write inside every environment at `local_mount_path`.
+/// What `source` names is up to the node's [`crate::MountSources`]: an access point
+/// ARN through the API, a host directory without a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountConfig {
-    /// What is mounted: a host directory for now; access points come with the API.
+    /// What is mounted (an access point ARN, or a host directory).
     pub source: String,
     /// `/mnt/<name>`.
     pub local_mount_path: String,
@@ -258,9 +259,6 @@ impl Function {
                     "LocalMountPath '{}' is used more than once",
                     m.local_mount_path
                 )));
-            }
-            if !PathBuf::from(&m.source).is_absolute() {
-                return Err(LambdaError::invalid(format!("mount source '{}' is not an absolute path", m.source)));
             }
         }
         if self.description.len() > 256 {

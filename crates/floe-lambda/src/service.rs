@@ -19,6 +19,7 @@ use crate::environment::{HostConfig, InvokeContext};
 use crate::error::{ErrorKind, LambdaError, Result};
 use crate::invoker::{Invoker, InvokerConfig, PoolStats};
 use crate::model::{validate_name, Function, Limits, Settings};
+use crate::mounts::{HostDirectories, MountSources};
 
 const KIND: &str = "function";
 
@@ -151,6 +152,7 @@ struct Inner {
     objects: Arc<dyn ObjectStore>,
     config: NodeConfig,
     invoker: Invoker,
+    mount_sources: Arc<dyn MountSources>,
     async_tx: mpsc::Sender<AsyncEvent>,
     /// Events accepted and not yet finished (run, or dropped after retries).
     events_pending: std::sync::atomic::AtomicUsize,
@@ -172,6 +174,16 @@ impl Functions {
     /// when missing), installs the bootstraps, restores concurrency settings and
     /// provisioned environments. Must run inside a Tokio runtime.
     pub async fn open(meta: Meta, objects: Arc<dyn ObjectStore>, config: NodeConfig) -> Result<Functions, OpenError> {
+        Functions::open_with_mounts(meta, objects, config, Arc::new(HostDirectories)).await
+    }
+
+    /// [`Functions::open`], with the node's own meaning of mount sources.
+    pub async fn open_with_mounts(
+        meta: Meta,
+        objects: Arc<dyn ObjectStore>,
+        config: NodeConfig,
+        mount_sources: Arc<dyn MountSources>,
+    ) -> Result<Functions, OpenError> {
         let sandbox = Sandbox::new().map_err(|e| OpenError(format!("functions cannot run here: {e}")))?;
         let dir = &config.node_dir;
         let io = |what: &str, e: std::io::Error| OpenError(format!("{what}: {e}"));
@@ -230,6 +242,7 @@ impl Functions {
                 objects,
                 config,
                 invoker,
+                mount_sources,
                 async_tx,
                 events_pending: Default::default(),
                 events_done: Default::default(),
@@ -240,10 +253,9 @@ impl Functions {
                 tracing::warn!("function {}: {e}", f.name);
             }
             if f.provisioned_concurrency > 0 {
-                match functions.code_dir(&f).await {
-                    Ok(code) => {
-                        functions.inner.invoker.set_provisioned(Arc::new(f.clone()), code, f.provisioned_concurrency)
-                    }
+                let target = f.provisioned_concurrency;
+                match functions.runnable(f.clone()).await {
+                    Ok((function, code)) => functions.inner.invoker.set_provisioned(function, code, target),
                     Err(e) => tracing::warn!("function {}: {e}", f.name),
                 }
             }
@@ -286,6 +298,29 @@ impl Functions {
                     .map_err(|e| LambdaError::service(format!("stored function {} is unreadable: {e}", r.name)))
             })
             .collect()
+    }
+
+    /// The function as an environment runs it: its code unpacked on this node and
+    /// its mount sources turned into host directories (mounted if need be).
+    async fn runnable(&self, mut function: Function) -> Result<(Arc<Function>, PathBuf)> {
+        let code = self.code_dir(&function).await?;
+        if !function.mounts.is_empty() {
+            let sources = Arc::clone(&self.inner.mount_sources);
+            let mut mounts = std::mem::take(&mut function.mounts);
+            function.mounts = tokio::task::spawn_blocking(move || {
+                for m in &mut mounts {
+                    m.source = sources.resolve(&m.source, &m.local_mount_path)?.display().to_string();
+                }
+                Ok::<_, LambdaError>(mounts)
+            })
+            .await
+            .map_err(LambdaError::service)??;
+        }
+        Ok((Arc::new(function), code))
+    }
+
+    fn check_mounts(&self, function: &Function) -> Result<()> {
+        function.mounts.iter().try_for_each(|m| self.inner.mount_sources.check(&m.source))
     }
 
     /// Stores the package in object storage (once per content) and unpacks it here.
@@ -365,6 +400,7 @@ impl Functions {
             provisioned_concurrency: 0,
         };
         function.apply(settings)?;
+        self.check_mounts(&function)?;
         if self.inner.meta.record(KIND, name)?.is_some() {
             return Err(exists(name));
         }
@@ -412,7 +448,14 @@ impl Functions {
     }
 
     pub async fn update_function_configuration(&self, name: &str, settings: Settings) -> Result<Function> {
-        let function = self.update(name, |f| f.apply(settings))?;
+        let checks_mounts = settings.mounts.is_some();
+        let function = self.update(name, |f| {
+            f.apply(settings)?;
+            if checks_mounts {
+                self.check_mounts(f)?;
+            }
+            Ok(())
+        })?;
         self.after_update(&function).await;
         Ok(function)
     }
@@ -421,8 +464,9 @@ impl Functions {
     /// ones are replaced now.
     async fn after_update(&self, function: &Function) {
         if function.provisioned_concurrency > 0 {
-            if let Ok(code) = self.code_dir(function).await {
-                self.inner.invoker.set_provisioned(Arc::new(function.clone()), code, function.provisioned_concurrency);
+            match self.runnable(function.clone()).await {
+                Ok((f, code)) => self.inner.invoker.set_provisioned(f, code, function.provisioned_concurrency),
+                Err(e) => tracing::warn!("function {}: provisioned environments not replaced: {e}", function.name),
             }
         }
     }
@@ -488,8 +532,8 @@ impl Functions {
             f.provisioned_concurrency = target;
             Ok(())
         })?;
-        let code = self.code_dir(&function).await?;
-        self.inner.invoker.set_provisioned(Arc::new(function), code, target);
+        let (function, code) = self.runnable(function).await?;
+        self.inner.invoker.set_provisioned(function, code, target);
         Ok(())
     }
 
@@ -587,8 +631,8 @@ impl Functions {
                 Ok(response)
             }
             InvocationType::RequestResponse => {
-                let code = self.code_dir(&function).await?;
-                let outcome = self.inner.invoker.invoke(Arc::new(function), code, payload, &context).await?;
+                let (function, code) = self.runnable(function).await?;
+                let outcome = self.inner.invoker.invoke(function, code, payload, &context).await?;
                 response.payload = outcome.payload;
                 response.function_error = outcome.function_error;
                 response.init_duration = outcome.init_duration;
@@ -667,11 +711,11 @@ async fn run_event(functions: Functions, event: AsyncEvent) {
                 return;
             }
         };
-        let result = match functions.code_dir(&function).await {
-            Ok(code) => {
+        let result = match functions.runnable(function).await {
+            Ok((function, code)) => {
                 // Each attempt is a new invocation with its own request id in the logs,
                 // but the event keeps the id it was accepted with.
-                functions.inner.invoker.invoke(Arc::new(function), code, event.payload.clone(), &event.context).await
+                functions.inner.invoker.invoke(function, code, event.payload.clone(), &event.context).await
             }
             Err(e) => Err(e),
         };

@@ -160,8 +160,10 @@ impl Plan {
     /// starts for prepared sandboxes.
     pub(crate) fn build_base(&self) -> io::Result<()> {
         unshare(CloneFlags::CLONE_NEWNS)?;
-        // Nothing we mount from here on propagates back to the host.
-        mount(None::<&CStr>, c"/", None::<&CStr>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&CStr>)?;
+        // Nothing we mount from here on propagates back to the host; mounts the host
+        // makes later under a shared mount (a node's access point mounts) still reach
+        // this namespace, so a sandbox prepared before them can bind them.
+        mount(None::<&CStr>, c"/", None::<&CStr>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&CStr>)?;
         mount(Some(c"tmpfs"), self.root.as_c_str(), Some(c"tmpfs"), BASE, Some(self.root_opts.as_c_str()))?;
         mkdirs(&self.base_dirs)?;
         for entry in &self.host {
