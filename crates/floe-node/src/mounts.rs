@@ -50,17 +50,30 @@ pub struct AccessPointMounts {
 }
 
 impl AccessPointMounts {
-    /// Prepares `dir` (`<node>/mnt`): mounts left by a node that died there are
-    /// detached, and the directory becomes a shared mount of its own.
+    /// The mounts of a node whose own directory for them is `dir` (`<node>/mnt`);
+    /// nothing is mounted before [`AccessPointMounts::prepare`].
     pub fn new(
         meta: Meta,
         objects: Arc<dyn ObjectStore>,
         dir: &Path,
         deployment: Deployment,
         fs_config: FsConfig,
-    ) -> std::io::Result<AccessPointMounts> {
-        std::fs::create_dir_all(dir)?;
-        let dir = dir.canonicalize()?;
+    ) -> AccessPointMounts {
+        AccessPointMounts {
+            meta,
+            objects,
+            dir: dir.to_path_buf(),
+            deployment,
+            fs_config,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Detaches mounts left in the directory by a node that died, and makes the
+    /// directory a shared mount of its own (needs root).
+    pub fn prepare(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let dir = self.dir.canonicalize()?;
         for stale in mounts_below(&dir)?.into_iter().rev() {
             // Deepest first; the directory itself comes last.
             if let Err(e) = umount2(&stale, MntFlags::MNT_DETACH) {
@@ -71,7 +84,7 @@ impl AccessPointMounts {
         std::fs::create_dir_all(&dir)?;
         mount(Some(&dir), &dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(std::io::Error::from)?;
         mount(None::<&str>, &dir, None::<&str>, MsFlags::MS_SHARED, None::<&str>).map_err(std::io::Error::from)?;
-        Ok(AccessPointMounts { meta, objects, dir, deployment, fs_config, state: Mutex::new(State::default()) })
+        Ok(())
     }
 
     /// The access point a mount source names: `fsap-…` or its ARN in this

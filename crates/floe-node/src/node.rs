@@ -58,15 +58,15 @@ impl Node {
     /// Starts the node's services. Must run inside a Tokio runtime.
     pub async fn open(meta: Meta, objects: Arc<dyn ObjectStore>, settings: NodeSettings) -> Result<Node, NodeError> {
         let mnt = settings.functions.node_dir.join("mnt");
-        let mounts = AccessPointMounts::new(
+        let mounts = Arc::new(AccessPointMounts::new(
             meta.clone(),
             Arc::clone(&objects),
             &mnt,
             settings.deployment.clone(),
             settings.fs.clone(),
-        )
-        .map_err(|source| NodeError::Mounts { dir: mnt.clone(), source })?;
-        let mounts = Arc::new(mounts);
+        ));
+        // The functions service checks the host's privileges first: its one-line
+        // error is the one a user without root should see.
         let functions = Functions::open_with_mounts(
             meta.clone(),
             Arc::clone(&objects),
@@ -74,6 +74,10 @@ impl Node {
             Arc::clone(&mounts) as Arc<dyn floe_lambda::MountSources>,
         )
         .await?;
+        if let Err(source) = mounts.prepare() {
+            functions.shutdown();
+            return Err(NodeError::Mounts { dir: mnt, source });
+        }
         let filesystems = FileSystems::new(
             meta.clone(),
             objects,

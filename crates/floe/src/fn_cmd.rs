@@ -1,6 +1,6 @@
-//! `floe fn ...`: functions on the embedded store. Each command opens the node's
-//! functions service in-process; `floe up` (next) keeps environments warm between
-//! invocations.
+//! `floe fn ...`: functions. With a `floe up` running on the data directory, each
+//! command goes through its API (its warm environments, mounts and limits);
+//! without one, the command opens the node in-process for its own duration.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use floe_lambda::code::Package;
-use floe_lambda::{Functions, InvocationType, InvokeRequest, LambdaError, MountConfig, NodeConfig, Settings};
+use floe_lambda::{Functions, InvocationType, InvokeRequest, LambdaError, MountConfig, Settings};
 
 use crate::config::DataDir;
+use crate::node_config::{NodeLock, UpConfig};
+use crate::up::UpArgs;
+use floe_node::NodeSettings;
 
 #[derive(Subcommand)]
 pub enum FnCommand {
@@ -90,7 +93,8 @@ pub struct SettingsArgs {
     /// Environment variable KEY=VALUE (repeatable); replaces all variables.
     #[arg(long = "env")]
     env: Vec<String>,
-    /// A host directory shown at /mnt/NAME: SOURCE:/mnt/NAME (repeatable); replaces all mounts.
+    /// An access point shown at /mnt/NAME: ACCESS_POINT:/mnt/NAME, by id (fsap-...) or
+    /// ARN (repeatable); replaces all mounts.
     #[arg(long = "mount")]
     mounts: Vec<String>,
     #[arg(long)]
@@ -118,7 +122,7 @@ impl SettingsArgs {
             let mut list = Vec::new();
             for m in self.mounts {
                 let (source, target) =
-                    m.rsplit_once(':').with_context(|| format!("--mount {m}: expected SOURCE:/mnt/NAME"))?;
+                    m.rsplit_once(':').with_context(|| format!("--mount {m}: expected ACCESS_POINT:/mnt/NAME"))?;
                 list.push(MountConfig { source: source.to_string(), local_mount_path: target.to_string() });
             }
             Some(list)
@@ -160,18 +164,27 @@ pub fn run(paths: &DataDir, command: FnCommand) -> Result<()> {
         .build()
         .context("start the async runtime")?;
     runtime.block_on(async {
-        let functions = open(paths).await?;
-        let result = command_async(&functions, command).await;
-        functions.shutdown();
+        let (node, _lock) = open(paths).await?;
+        let result = command_async(node.functions(), command).await;
+        let closing = node.clone();
+        tokio::task::spawn_blocking(move || closing.shutdown()).await?;
         result
     })
 }
 
-pub async fn open(paths: &DataDir) -> Result<Functions> {
+/// Opens this data directory's node in-process, for one command: only when no
+/// `floe up` runs on it (its lock is then held until the command ends).
+pub async fn open(paths: &DataDir) -> Result<(floe_node::Node, NodeLock)> {
+    let Some(lock) = NodeLock::wait(paths, std::time::Duration::from_secs(60))? else {
+        bail!("a floe node is running on {}: this command goes through it", paths.root.display());
+    };
+    let config = UpConfig::load(paths, &UpArgs::default())?;
     let meta = paths.meta()?;
     let objects = paths.objects()?;
-    let config = NodeConfig::new(paths.root.join("node"));
-    Functions::open(meta, objects, config).await.map_err(|e| anyhow::anyhow!("{e}"))
+    let mut settings = NodeSettings::new(paths.root.join("node"), config.deployment);
+    settings.functions.invoker.account_concurrency = config.account_concurrency;
+    let node = floe_node::Node::open(meta, objects, settings).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((node, lock))
 }
 
 async fn command_async(functions: &Functions, command: FnCommand) -> Result<()> {

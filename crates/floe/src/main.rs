@@ -3,10 +3,13 @@
 
 mod ap_cmd;
 mod config;
+mod credentials;
 mod fn_cmd;
 mod fs_cmd;
 mod mount;
+mod node_config;
 mod policy_cmd;
+mod up;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -24,6 +27,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a node: the AWS-compatible API, HTTP triggers, functions and their file
+    /// systems, until SIGINT or SIGTERM.
+    Up(up::UpArgs),
     /// Manage file systems.
     Fs {
         #[command(subcommand)]
@@ -79,6 +85,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let paths = config::DataDir::resolve(cli.data_dir)?;
     match cli.command {
+        Command::Up(args) => up::run(&paths, args),
         Command::Fs { command } => fs_cmd::run(&paths, command),
         Command::Ap { command } => ap_cmd::run(&paths, command),
         Command::Fn { command } => fn_cmd::run(&paths, command),

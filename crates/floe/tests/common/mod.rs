@@ -10,6 +10,8 @@
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod up;
+
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
