@@ -110,7 +110,7 @@ impl AccessPointMounts {
         let id = self.access_point_id(source)?;
         match self.meta.access_point(&id) {
             Ok(ap) => Ok(ap),
-            Err(MetaError::NotFound) => {
+            Err(MetaError::NoAccessPoint(_) | MetaError::NotFound) => {
                 Err(LambdaError::new(kind, format!("The access point {id} ({source}) does not exist")))
             }
             Err(e) => Err(LambdaError::service(format!("access point {id}: {e}"))),
@@ -132,6 +132,10 @@ impl AccessPointMounts {
     /// closes its client (its session ends). Environments that bind them must be
     /// gone.
     pub fn release_file_system(&self, fs_name: &str) {
+        off_runtime(|| self.release_file_system_now(fs_name))
+    }
+
+    fn release_file_system_now(&self, fs_name: &str) {
         let mut state = self.state.lock().expect("mount state lock poisoned");
         let keys: Vec<_> = state.mounts.iter().filter(|(_, m)| m.fs_name == fs_name).map(|(k, _)| k.clone()).collect();
         for key in keys {
@@ -165,6 +169,10 @@ impl AccessPointMounts {
     /// Unmounts everything and closes every client (node shutdown); no mount is
     /// made after this.
     pub fn close(&self) {
+        off_runtime(|| self.close_now())
+    }
+
+    fn close_now(&self) {
         let (mounts, clients) = {
             let mut state = self.state.lock().expect("mount state lock poisoned");
             state.closed = true;
@@ -188,6 +196,17 @@ impl Drop for AccessPointMounts {
             self.close();
         }
     }
+}
+
+/// Runs `f` on a thread of its own: closing a file system client drops the Tokio
+/// runtime of its block store, which may not happen on a thread of another runtime
+/// (the node's async handlers call in here).
+fn off_runtime(f: impl FnOnce() + Send) {
+    std::thread::scope(|s| {
+        if s.spawn(f).join().is_err() {
+            tracing::error!("releasing mounts panicked");
+        }
+    });
 }
 
 fn unmount(m: Mounted) {
