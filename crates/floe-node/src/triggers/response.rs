@@ -24,6 +24,8 @@ impl HttpResponse {
 /// message for each case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GatewayError {
+    /// The request could not be read.
+    BadRequest,
     /// No route matches (or the route has no integration, or its API no stage).
     NotFound,
     /// The request body is over [`super::MAX_REQUEST_BODY`].
@@ -39,6 +41,7 @@ pub enum GatewayError {
 impl GatewayError {
     pub fn status(self) -> u16 {
         match self {
+            GatewayError::BadRequest => 400,
             GatewayError::NotFound => 404,
             GatewayError::RequestTooLarge => 413,
             GatewayError::Throttled => 429,
@@ -49,6 +52,7 @@ impl GatewayError {
 
     pub fn message(self) -> &'static str {
         match self {
+            GatewayError::BadRequest => "Bad Request",
             GatewayError::NotFound => "Not Found",
             GatewayError::RequestTooLarge => "Request Entity Too Large",
             GatewayError::Throttled => "Too Many Requests",

@@ -132,8 +132,8 @@ impl RouteKey {
         }
     }
 
-    /// Whether the key matches a request (`path` as received, percent-encoded).
-    pub fn matches(&self, method: &str, path: &str) -> Option<Match> {
+    /// Whether the key matches a request.
+    pub fn matches(&self, method: &str, path: &RequestPath) -> Option<Match> {
         let Some((route_method, template)) = &self.template else {
             return Some(Match {
                 specificity: Specificity { not_default: false, segments: Vec::new(), exact_method: false },
@@ -145,10 +145,7 @@ impl RouteKey {
             Method::Exact(m) if m == method => true,
             Method::Exact(_) => return None,
         };
-        let request: Vec<String> = match path.strip_prefix('/')? {
-            "" => Vec::new(),
-            rest => rest.split('/').map(decode).collect(),
-        };
+        let request = path.segments.as_ref()?;
         let mut ranks = Vec::with_capacity(request.len());
         let mut params = Vec::new();
         for (i, segment) in template.iter().enumerate() {
@@ -181,6 +178,23 @@ impl RouteKey {
             return None;
         }
         Some(Match { specificity: Specificity { not_default: true, segments: ranks, exact_method }, params })
+    }
+}
+
+/// A request's path, split into percent-decoded segments once for every route.
+pub struct RequestPath {
+    /// `None` for a path that does not start with `/` (it matches only `$default`).
+    segments: Option<Vec<String>>,
+}
+
+impl RequestPath {
+    /// `path` as received, percent-encoded.
+    pub fn new(path: &str) -> RequestPath {
+        let segments = path.strip_prefix('/').map(|rest| match rest {
+            "" => Vec::new(),
+            rest => rest.split('/').map(decode).collect(),
+        });
+        RequestPath { segments }
     }
 }
 
@@ -226,9 +240,16 @@ pub fn best<T>(candidates: impl IntoIterator<Item = (T, Match)>) -> Option<(T, M
 mod tests {
     use super::*;
 
+    fn path(p: &str) -> RequestPath {
+        RequestPath::new(p)
+    }
+
     fn pick(keys: &[&str], method: &str, path: &str) -> Option<String> {
         let parsed: Vec<RouteKey> = keys.iter().map(|k| RouteKey::parse(k).unwrap()).collect();
-        best(parsed.iter().filter_map(|k| k.matches(method, path).map(|m| (k.text().to_string(), m)))).map(|(k, _)| k)
+        best(
+            parsed.iter().filter_map(|k| k.matches(method, &RequestPath::new(path)).map(|m| (k.text().to_string(), m))),
+        )
+        .map(|(k, _)| k)
     }
 
     #[test]
@@ -273,14 +294,14 @@ mod tests {
     #[test]
     fn parameters_are_decoded_and_greedy_takes_the_rest() {
         let k = RouteKey::parse("GET /files/{bucket}/{key+}").unwrap();
-        let m = k.matches("GET", "/files/my%20b/a/b%2Fc.txt").unwrap();
+        let m = k.matches("GET", &path("/files/my%20b/a/b%2Fc.txt")).unwrap();
         assert_eq!(m.params, vec![("bucket".into(), "my b".into()), ("key".into(), "a/b/c.txt".into())]);
-        assert!(k.matches("GET", "/files/b").is_none());
-        assert!(k.matches("GET", "/files//x").is_none(), "an empty parameter does not match");
-        let p = RouteKey::parse("DELETE /items/{id}").unwrap();
-        assert!(p.matches("DELETE", "/items/").is_none());
-        assert!(p.matches("DELETE", "/items/4/5").is_none());
-        assert!(p.matches("GET", "/items/4").is_none());
+        assert!(k.matches("GET", &path("/files/b")).is_none());
+        assert!(k.matches("GET", &path("/files//x")).is_none(), "an empty parameter does not match");
+        let d = RouteKey::parse("DELETE /items/{id}").unwrap();
+        assert!(d.matches("DELETE", &path("/items/")).is_none());
+        assert!(d.matches("DELETE", &path("/items/4/5")).is_none());
+        assert!(d.matches("GET", &path("/items/4")).is_none());
     }
 
     #[test]

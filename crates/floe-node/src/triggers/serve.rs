@@ -90,6 +90,14 @@ impl Triggers {
         response
     }
 
+    /// The gateway's answer to a request it refuses before [`Triggers::serve`] (a
+    /// body over the limit, a body that could not be read).
+    pub fn reject(&self, error: GatewayError) -> HttpResponse {
+        let mut response = error.response();
+        response.headers.push(("apigw-requestid".into(), new_request_id()));
+        response
+    }
+
     async fn respond(&self, request: &HttpRequest, request_id: &str) -> Result<HttpResponse, GatewayError> {
         if request.body.len() > MAX_REQUEST_BODY {
             return Err(GatewayError::RequestTooLarge);
@@ -98,8 +106,8 @@ impl Triggers {
             tracing::error!(request_id, "cannot read the routes: {e}");
             GatewayError::Internal
         })?;
-        let candidates =
-            table.routes.iter().filter_map(|s| s.key.matches(&request.method, &request.path).map(|m| (s, m)));
+        let path = routing::RequestPath::new(&request.path);
+        let candidates = table.routes.iter().filter_map(|s| s.key.matches(&request.method, &path).map(|m| (s, m)));
         let (served, matched) = routing::best(candidates).ok_or(GatewayError::NotFound)?;
         let integration = served.integration.as_ref().ok_or(GatewayError::NotFound)?;
         let fail = |why: String| {
