@@ -7,6 +7,7 @@ mod fn_cmd;
 mod fs_cmd;
 mod mount;
 mod policy_cmd;
+mod route_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -39,6 +40,11 @@ enum Command {
     Fn {
         #[command(subcommand)]
         command: fn_cmd::FnCommand,
+    },
+    /// Manage HTTP routes to functions.
+    Route {
+        #[command(subcommand)]
+        command: route_cmd::RouteCommand,
     },
     /// Mount a file system with FUSE.
     Mount(mount::MountArgs),
@@ -82,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fs { command } => fs_cmd::run(&paths, command),
         Command::Ap { command } => ap_cmd::run(&paths, command),
         Command::Fn { command } => fn_cmd::run(&paths, command),
+        Command::Route { command } => route_cmd::run(&paths, command),
         Command::Mount(args) => mount::run(&paths, args),
         Command::Umount { dir } => mount::unmount(&paths, &dir),
         Command::Fsck { name, repair } => fs_cmd::fsck(&paths, &name, repair),
