@@ -129,6 +129,7 @@ err('missing', lambda: apigw.get_api(ApiId='zzzzzzzzzz'))
 err('bad_key', lambda: apigw.create_route(ApiId=api_id, RouteKey='GET items'))
 err('bad_target', lambda: apigw.create_route(ApiId=api_id, RouteKey='GET /x', Target='integrations/nope'))
 err('cors', lambda: apigw.create_api(Name='x', ProtocolType='HTTP', CorsConfiguration={'AllowOrigins': ['*']}))
+err('update', lambda: apigw.update_route(ApiId=api_id, RouteId=routes['POST /items'], RouteKey='POST /x'))
 err('in_use', lambda: apigw.delete_integration(ApiId=api_id, IntegrationId=integ['IntegrationId']))
 
 # Bodies boto3 would never send, signed as it signs.
@@ -231,6 +232,7 @@ fn routes_made_with_boto3_serve_payload_2_events() {
     expect("bad_target", "BadRequestException", 400, "no integration nope");
     expect("cors", "BadRequestException", 400, "corsConfiguration");
     expect("in_use", "ConflictException", 409, "delete them");
+    expect("update", "UnknownOperationException", 404, "PATCH /v2/apis/");
     for (name, words) in
         [("malformed", "Invalid request body"), ("wrong_type", "invalid type"), ("no_protocol", "protocolType")]
     {

@@ -52,6 +52,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/v2/apis/{api_id}/routes/{route_id}", get(get_route).delete(delete_route))
         .route("/v2/apis/{api_id}/stages", post(create_stage).get(get_stages))
         .route("/v2/apis/{api_id}/stages/{stage_name}", get(get_stage).delete(delete_stage))
+        // UpdateApi, UpdateRoute, ...: an AWS-shaped answer naming what is not served.
+        .method_not_allowed_fallback(crate::error::unknown_operation)
 }
 
 async fn create_api(State(s): State<ApiState>, body: Bytes) -> Reply {
