@@ -9,6 +9,7 @@ mod fs_cmd;
 mod mount;
 mod node_config;
 mod policy_cmd;
+mod route_cmd;
 mod up;
 
 use anyhow::Result;
@@ -45,6 +46,11 @@ enum Command {
     Fn {
         #[command(subcommand)]
         command: fn_cmd::FnCommand,
+    },
+    /// Manage HTTP routes to functions.
+    Route {
+        #[command(subcommand)]
+        command: route_cmd::RouteCommand,
     },
     /// Mount a file system with FUSE.
     Mount(mount::MountArgs),
@@ -89,6 +95,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fs { command } => fs_cmd::run(&paths, command),
         Command::Ap { command } => ap_cmd::run(&paths, command),
         Command::Fn { command } => fn_cmd::run(&paths, command),
+        Command::Route { command } => route_cmd::run(&paths, command),
         Command::Mount(args) => mount::run(&paths, args),
         Command::Umount { dir } => mount::unmount(&paths, &dir),
         Command::Fsck { name, repair } => fs_cmd::fsck(&paths, &name, repair),

@@ -84,6 +84,7 @@ async fn serve(
         triggers: triggers.clone(),
         region: deployment.region.clone(),
     })?;
+    node.triggers().set_endpoint(&triggers);
     let state = ApiState { node: node.clone(), credentials: Arc::new(vec![key.clone()]) };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api =

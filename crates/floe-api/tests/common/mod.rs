@@ -79,7 +79,9 @@ impl TestNode {
             let triggers = format!("http://{}", trig.local_addr().unwrap());
             tokio::spawn(async move { axum::serve(api, floe_api::api_router(state)).await });
             let trigger_node = node.clone();
-            tokio::spawn(async move { axum::serve(trig, floe_api::trigger_router(trigger_node)).await });
+            let trigger_service =
+                floe_api::trigger_router(trigger_node).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            tokio::spawn(async move { axum::serve(trig, trigger_service).await });
             (node, endpoint, triggers)
         });
         Some(TestNode { node, endpoint, triggers, dir, clients, runtime: Some(runtime) })
