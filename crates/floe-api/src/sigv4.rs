@@ -304,28 +304,118 @@ pub fn sign(
     ]
 }
 
+/// The access key a request was verified with (a request extension after
+/// [`verify`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedKey(pub String);
+
+/// Query parameters of a presigned URL.
+const PRESIGNED: [&str; 6] =
+    ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"];
+/// A presigned URL is valid this long at most (as S3: 7 days).
+const MAX_PRESIGNED_EXPIRY: u64 = 7 * 24 * 3600;
+
+/// What a request's signature claims: from its `Authorization` header, or from the
+/// query of a presigned URL.
+struct Claim {
+    auth: Authorization,
+    amz_date: String,
+    /// Presigned: seconds after `amz_date` the URL stops working.
+    expires: Option<u64>,
+    /// The query as signed (a presigned URL's signature is not part of it).
+    raw_query: String,
+    payload_hash: Option<String>,
+}
+
+fn header_claim(parts: &Parts, header: &axum::http::HeaderValue) -> Result<Claim, AwsError> {
+    let header = header.to_str().map_err(|_| incomplete("The Authorization header is not ASCII"))?;
+    let auth = Authorization::parse(header)?;
+    let amz_date = parts
+        .headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| incomplete("Authorization header requires existence of a 'X-Amz-Date' header"))?
+        .to_string();
+    Ok(Claim {
+        auth,
+        amz_date,
+        expires: None,
+        raw_query: parts.uri.query().unwrap_or("").to_string(),
+        payload_hash: None,
+    })
+}
+
+fn presigned_claim(parts: &Parts) -> Result<Claim, AwsError> {
+    let raw_query = parts.uri.query().unwrap_or("");
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let mut found: [Option<String>; 6] = Default::default();
+    let mut signed_query = Vec::new();
+    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k);
+        if let Some(i) = PRESIGNED.iter().position(|p| *p == key) {
+            found[i] = Some(decode(v));
+        }
+        if key != "X-Amz-Signature" {
+            signed_query.push(pair);
+        }
+    }
+    let [algorithm, credential, date, expires, signed, signature] = found;
+    let missing: Vec<&str> = PRESIGNED
+        .iter()
+        .zip([&algorithm, &credential, &date, &expires, &signed, &signature])
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(incomplete(format!("A presigned URL requires the query parameters {}", missing.join(", "))));
+    }
+    if parts.method != axum::http::Method::GET && parts.method != axum::http::Method::HEAD {
+        return Err(incomplete("Presigned URLs are for GET requests only"));
+    }
+    let expires = expires
+        .as_deref()
+        .and_then(|e| e.parse::<u64>().ok())
+        .filter(|e| (1..=MAX_PRESIGNED_EXPIRY).contains(e))
+        .ok_or_else(|| {
+            incomplete(format!("X-Amz-Expires must be a number of seconds from 1 to {MAX_PRESIGNED_EXPIRY}"))
+        })?;
+    let header = format!(
+        "{} Credential={}, SignedHeaders={}, Signature={}",
+        algorithm.unwrap_or_default(),
+        credential.unwrap_or_default(),
+        signed.unwrap_or_default(),
+        signature.unwrap_or_default()
+    );
+    Ok(Claim {
+        auth: Authorization::parse(&header)?,
+        amz_date: date.unwrap_or_default(),
+        expires: Some(expires),
+        raw_query: signed_query.join("&"),
+        payload_hash: Some(UNSIGNED_PAYLOAD.to_string()),
+    })
+}
+
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
 /// Checks a request's signature, `secret_of` giving the secret of an access key,
-/// at `now`.
+/// at `now`; the access key it was signed with.
 fn check(
     secret_of: &dyn Fn(&str) -> Option<String>,
     parts: &Parts,
     body: &[u8],
     now: SystemTime,
-) -> Result<(), AwsError> {
-    let Some(header) = parts.headers.get("authorization") else {
-        return Err(AwsError::new(403, "MissingAuthenticationTokenException", "Missing Authentication Token"));
+) -> Result<VerifiedKey, AwsError> {
+    let claim = match parts.headers.get("authorization") {
+        Some(header) => header_claim(parts, header)?,
+        None if parts.uri.query().is_some_and(|q| q.contains("X-Amz-Algorithm=")) => presigned_claim(parts)?,
+        None => return Err(AwsError::new(403, "MissingAuthenticationTokenException", "Missing Authentication Token")),
     };
-    let header = header.to_str().map_err(|_| incomplete("The Authorization header is not ASCII"))?;
-    let auth = Authorization::parse(header)?;
+    let Claim { auth, amz_date: date, expires, raw_query, payload_hash } = claim;
     let secret = secret_of(&auth.access_key_id).ok_or_else(|| {
         AwsError::new(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
     })?;
-    let date = parts
-        .headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| incomplete("Authorization header requires existence of a 'X-Amz-Date' header"))?;
-    let signed_at = parse_amz_date(date)
+    let signed_at = parse_amz_date(&date)
         .ok_or_else(|| incomplete(format!("X-Amz-Date '{date}' must have the form YYYYMMDD'T'HHMMSS'Z'")))?;
     if date[..8] != auth.date {
         return Err(invalid_signature(format!(
@@ -338,7 +428,15 @@ fn check(
     let now_secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let skew = MAX_CLOCK_SKEW.as_secs() as i64;
     let at = |secs: i64| amz_date(UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64));
-    if signed_at < now_secs - skew {
+    if let Some(expires) = expires {
+        if signed_at + (expires as i64) < now_secs {
+            return Err(AwsError::new(
+                403,
+                "AccessDeniedException",
+                format!("Request has expired: signed at {date} for {expires} s"),
+            ));
+        }
+    } else if signed_at < now_secs - skew {
         return Err(invalid_signature(format!(
             "Signature expired: {date} is now earlier than {} ({} - 15 min.)",
             at(now_secs - skew),
@@ -352,15 +450,20 @@ fn check(
             at(now_secs)
         )));
     }
-    let body_hash = hex::encode(Sha256::digest(body));
-    let payload_hash = match parts.headers.get("x-amz-content-sha256").map(|v| v.to_str()) {
-        Some(Ok(sent)) if sent.eq_ignore_ascii_case(&body_hash) => sent.to_string(),
-        Some(_) => {
-            return Err(invalid_signature(
-                "The X-Amz-Content-SHA256 header does not match the SHA-256 of the request body",
-            ))
+    let payload_hash = match payload_hash {
+        Some(hash) => hash,
+        None => {
+            let body_hash = hex::encode(Sha256::digest(body));
+            match parts.headers.get("x-amz-content-sha256").map(|v| v.to_str()) {
+                Some(Ok(sent)) if sent.eq_ignore_ascii_case(&body_hash) => sent.to_string(),
+                Some(_) => {
+                    return Err(invalid_signature(
+                        "The X-Amz-Content-SHA256 header does not match the SHA-256 of the request body",
+                    ))
+                }
+                None => body_hash,
+            }
         }
-        None => body_hash,
     };
     let mut headers = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {
@@ -379,12 +482,12 @@ fn check(
     let canonical = Canonical {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
-        raw_query: parts.uri.query().unwrap_or(""),
+        raw_query: &raw_query,
         headers,
         payload_hash,
     };
     let canonical_request = canonical.request();
-    let to_sign = string_to_sign(date, &auth.scope, &canonical_request);
+    let to_sign = string_to_sign(&date, &auth.scope, &canonical_request);
     let mut mac = HmacSha256::new_from_slice(&signing_key(&secret, &auth.scope)).expect("HMAC takes any key");
     mac.update(to_sign.as_bytes());
     // verify_slice compares in constant time.
@@ -394,7 +497,40 @@ fn check(
              Access Key and signing method.\n\nThe Canonical String for this request should have been\n'{canonical_request}'\
              \n\nThe String-to-Sign should have been\n'{to_sign}'\n"
         ))
-    })
+    })?;
+    Ok(VerifiedKey(auth.access_key_id))
+}
+
+/// A presigned `GET` URL's path and query: `path` (as sent, already encoded) with
+/// the query parameters that let anyone holding it make that one request until
+/// `expires` after `time`. Only the host is signed.
+pub fn presign(
+    credential: &Credential,
+    region: &str,
+    service: &str,
+    host: &str,
+    path: &str,
+    expires: Duration,
+    time: SystemTime,
+) -> String {
+    let date = amz_date(time);
+    let scope = format!("{}/{region}/{service}/aws4_request", &date[..8]);
+    let encode = |s: &str| utf8_percent_encode(s, UNRESERVED).to_string();
+    let query = format!(
+        "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={}&X-Amz-Date={date}&X-Amz-Expires={}&X-Amz-SignedHeaders=host",
+        encode(&format!("{}/{scope}", credential.access_key_id)),
+        expires.as_secs()
+    );
+    let canonical = Canonical {
+        method: "GET",
+        raw_path: path,
+        raw_query: &query,
+        headers: vec![("host".to_string(), canonical_header_value(host))],
+        payload_hash: UNSIGNED_PAYLOAD.to_string(),
+    };
+    let to_sign = string_to_sign(&date, &scope, &canonical.request());
+    let signature = hex::encode(hmac(&signing_key(&credential.secret_access_key, &scope), &to_sign));
+    format!("{path}?{query}&X-Amz-Signature={signature}")
 }
 
 fn too_large() -> Response {
@@ -427,9 +563,15 @@ pub async fn verify(State(state): State<ApiState>, request: Request, next: Next)
         }
     };
     let secret_of = |key: &str| state.secret(key).map(str::to_string);
-    if let Err(e) = check(&secret_of, &parts, &body, SystemTime::now()) {
-        tracing::debug!(code = %e.code, path = %parts.uri.path(), "request refused by SigV4");
-        return e.into_response();
+    let mut parts = parts;
+    match check(&secret_of, &parts, &body, SystemTime::now()) {
+        Ok(key) => {
+            parts.extensions.insert(key);
+        }
+        Err(e) => {
+            tracing::debug!(code = %e.code, path = %parts.uri.path(), "request refused by SigV4");
+            return e.into_response();
+        }
     }
     next.run(Request::from_parts(parts, Body::from(body))).await
 }
@@ -559,7 +701,7 @@ mod tests {
         let now = at(SIGNED_AT + 60);
         let body = br#"{"a": 1}"#;
         let good = signed_parts(body, &credential().secret_access_key, at(SIGNED_AT));
-        assert!(check(&lookup, &good, body, now).is_ok());
+        assert_eq!(check(&lookup, &good, body, now).unwrap(), VerifiedKey(credential().access_key_id));
         let code = |parts: &Parts, body: &[u8], now| check(&lookup, parts, body, now).unwrap_err().code;
         assert_eq!(code(&good, br#"{"a": 2}"#, now), "InvalidSignatureException");
         let wrong_secret = signed_parts(body, "not-the-secret", at(SIGNED_AT));
@@ -581,5 +723,37 @@ mod tests {
         let mut hashed = good.clone();
         hashed.headers.insert("x-amz-content-sha256", hex::encode(Sha256::digest(b"other")).parse().unwrap());
         assert_eq!(code(&hashed, body, now), "InvalidSignatureException");
+    }
+
+    #[test]
+    fn presigned_urls_verify_until_they_expire() {
+        let path = "/2015-03-31/functions/demo/package";
+        let url = presign(
+            &credential(),
+            "eu-west-3",
+            "lambda",
+            "127.0.0.1:8080",
+            path,
+            Duration::from_secs(600),
+            at(SIGNED_AT),
+        );
+        let parts = |method: &str, uri: &str| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("host", "127.0.0.1:8080")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let code = |p: &Parts, now| check(&lookup, p, b"", now).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(code(&parts("GET", &url), at(SIGNED_AT + 599)), Ok(()));
+        assert_eq!(code(&parts("GET", &url), at(SIGNED_AT + 601)), Err("AccessDeniedException".into()));
+        assert_eq!(code(&parts("DELETE", &url), at(SIGNED_AT)), Err("IncompleteSignatureException".into()));
+        let other = url.replace("/demo/", "/other/");
+        assert_eq!(code(&parts("GET", &other), at(SIGNED_AT)), Err("InvalidSignatureException".into()));
+        let longer = url.replace("X-Amz-Expires=600", "X-Amz-Expires=6000");
+        assert_eq!(code(&parts("GET", &longer), at(SIGNED_AT)), Err("InvalidSignatureException".into()));
     }
 }
