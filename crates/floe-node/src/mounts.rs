@@ -97,7 +97,7 @@ impl AccessPointMounts {
         let id = self.access_point_id(source)?;
         match self.meta.access_point(&id) {
             Ok(ap) => Ok(ap),
-            Err(MetaError::NotFound) => {
+            Err(MetaError::NoAccessPoint(_) | MetaError::NotFound) => {
                 Err(LambdaError::new(kind, format!("The access point {id} ({source}) does not exist")))
             }
             Err(e) => Err(LambdaError::service(format!("access point {id}: {e}"))),
