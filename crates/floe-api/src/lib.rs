@@ -53,7 +53,8 @@ pub fn api_router(state: ApiState) -> Router {
         .merge(efs::routes())
         .merge(apigw::routes())
         .fallback(error::unknown_operation)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), sigv4::verify))
+        // Operations only: a request for none gets UnknownOperationException signed or not.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), sigv4::verify))
         .with_state(state)
 }
 

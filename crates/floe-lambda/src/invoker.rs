@@ -160,6 +160,16 @@ impl Invoker {
     pub fn set_provisioned(&self, function: Arc<Function>, code_dir: PathBuf, target: u32) {
         let mut st = self.inner.state.lock().expect("invoker state");
         let pool = st.pools.entry(function.name.clone()).or_default();
+        // A newer definition (any update changes the revision, a concurrency
+        // setting too) retires the older environments now, as an invocation
+        // would; else top_up would wait for that invocation to start any.
+        if !pool.revision.is_empty() && pool.revision != function.revision_id {
+            for env in pool.idle.drain(..) {
+                env.retire();
+            }
+            pool.provisioned_live = 0;
+            pool.revision = function.revision_id.clone();
+        }
         pool.provisioned_target = target;
         pool.latest = Some((function, code_dir));
         drop(st);

@@ -104,6 +104,8 @@ pub struct Limits {
     pub max_payload_bytes: usize,
     /// Largest asynchronous (`Event`) payload.
     pub max_async_payload_bytes: usize,
+    /// Code packages of every function together (Lambda's 75 GB code storage).
+    pub max_total_code_bytes: u64,
 }
 
 impl Default for Limits {
@@ -113,6 +115,7 @@ impl Default for Limits {
             max_unzipped_bytes: 250 * 1024 * 1024,
             max_payload_bytes: 6 * 1024 * 1024,
             max_async_payload_bytes: 256 * 1024,
+            max_total_code_bytes: 75 << 30,
         }
     }
 }

@@ -319,6 +319,29 @@ impl Functions {
         Ok((Arc::new(function), code))
     }
 
+    /// Refuses a package that would take the functions' code past the account's
+    /// code storage, `replacing` the package of that function.
+    fn check_code_storage(&self, package: &Package, replacing: Option<&str>) -> Result<()> {
+        let others: u64 =
+            self.list_functions()?.iter().filter(|f| Some(f.name.as_str()) != replacing).map(|f| f.code_size).sum();
+        let max = self.inner.config.limits.max_total_code_bytes;
+        if others + package.zip.len() as u64 > max {
+            return Err(LambdaError::new(
+                ErrorKind::CodeStorageExceeded,
+                format!("Code storage limit exceeded: {others} bytes stored, {} more, limit {max}", package.zip.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The code package a function runs (its zip), as stored.
+    pub async fn code_package(&self, function: &Function) -> Result<Bytes> {
+        let key = Package::object_key(&function.code_sha256);
+        let object =
+            self.inner.objects.get(&key).await.map_err(|e| LambdaError::service(format!("code package: {e}")))?;
+        object.bytes().await.map_err(|e| LambdaError::service(format!("code package: {e}")))
+    }
+
     fn check_mounts(&self, function: &Function) -> Result<()> {
         function.mounts.iter().try_for_each(|m| self.inner.mount_sources.check(&m.source))
     }
@@ -404,6 +427,7 @@ impl Functions {
         if self.inner.meta.record(KIND, name)?.is_some() {
             return Err(exists(name));
         }
+        self.check_code_storage(&package, None)?;
         self.store_code(&package).await?;
         let body = serde_json::to_string(&function).map_err(LambdaError::service)?;
         match self.inner.meta.put_record(KIND, name, &body, Expect::Absent) {
@@ -437,6 +461,7 @@ impl Functions {
 
     pub async fn update_function_code(&self, name: &str, package: Package) -> Result<Function> {
         self.load(name)?;
+        self.check_code_storage(&package, Some(name))?;
         self.store_code(&package).await?;
         let function = self.update(name, |f| {
             f.code_sha256 = package.sha256.clone();
