@@ -61,6 +61,13 @@ pub fn ensure(meta: &Meta, paths: &DataDir) -> Result<Credential> {
     Ok(key)
 }
 
+/// The deployment's key, for the CLI talking to a running node.
+pub fn load(meta: &Meta) -> Result<Option<Credential>> {
+    let Some(record) = meta.record(KIND, NAME).context("read the API credentials")? else { return Ok(None) };
+    let k: KeyRecord = serde_json::from_str(&record.body).context("the stored API credentials are unreadable")?;
+    Ok(Some(Credential { access_key_id: k.access_key_id, secret_access_key: k.secret_access_key }))
+}
+
 fn credential_lines(key: &Credential) -> Vec<String> {
     vec![
         format!("aws_access_key_id = {}", key.access_key_id),

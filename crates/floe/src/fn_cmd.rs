@@ -105,7 +105,7 @@ pub struct SettingsArgs {
 }
 
 impl SettingsArgs {
-    fn into_settings(self) -> Result<Settings> {
+    pub(crate) fn into_settings(self) -> Result<Settings> {
         let environment = if self.env.is_empty() {
             None
         } else {
@@ -141,8 +141,7 @@ impl SettingsArgs {
     }
 }
 
-fn package(path: &Path, functions: &Functions) -> Result<Package> {
-    let limits = functions.limits();
+pub(crate) fn package(path: &Path, limits: &floe_lambda::Limits) -> Result<Package> {
     let meta = std::fs::metadata(path).with_context(|| format!("code {}", path.display()))?;
     let package = if meta.is_dir() {
         Package::from_dir(path, limits)
@@ -157,14 +156,58 @@ fn lambda_error(e: LambdaError) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.kind.code(), e.message)
 }
 
+/// The event of `fn invoke`: `--payload`, `--payload-file` (`-` for stdin), or `{}`.
+pub(crate) fn read_payload(payload: Option<String>, payload_file: Option<PathBuf>) -> Result<Vec<u8>> {
+    Ok(match (payload, payload_file) {
+        (Some(p), _) => p.into_bytes(),
+        (None, Some(f)) if f.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).context("read the event from stdin")?;
+            buf
+        }
+        (None, Some(f)) => std::fs::read(&f).with_context(|| format!("read {}", f.display()))?,
+        (None, None) => b"{}".to_vec(),
+    })
+}
+
+/// `--log-type`: whether the log tail is asked for.
+pub(crate) fn wants_tail(log_type: Option<&str>) -> Result<bool> {
+    match log_type {
+        None | Some("None") => Ok(false),
+        Some("Tail") => Ok(true),
+        Some(other) => bail!("--log-type {other}: expected Tail or None"),
+    }
+}
+
+/// Prints a function's log streams on this node (the last `tail` lines).
+pub(crate) fn print_logs(dir: &Path, tail: Option<usize>) -> Result<()> {
+    let mut lines = Vec::new();
+    for file in floe_lambda::logs::stream_files(dir) {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+        lines.extend(text.lines().map(str::to_string));
+    }
+    let skip = tail.map(|n| lines.len().saturating_sub(n)).unwrap_or(0);
+    for line in &lines[skip..] {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 pub fn run(paths: &DataDir, command: FnCommand) -> Result<()> {
+    if let Some(node) = crate::node_config::running(paths) {
+        return crate::fn_remote::run(paths, node, command);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("start the async runtime")?;
     runtime.block_on(async {
-        let (node, _lock) = open(paths).await?;
+        let Some((node, _lock)) = open(paths).await? else {
+            // A node started meanwhile.
+            let node = crate::node_config::running(paths).context("a floe node stopped while starting")?;
+            return crate::fn_remote::run(paths, node, command);
+        };
         let result = command_async(node.functions(), command).await;
         let closing = node.clone();
         tokio::task::spawn_blocking(move || closing.shutdown()).await?;
@@ -174,9 +217,10 @@ pub fn run(paths: &DataDir, command: FnCommand) -> Result<()> {
 
 /// Opens this data directory's node in-process, for one command: only when no
 /// `floe up` runs on it (its lock is then held until the command ends).
-pub async fn open(paths: &DataDir) -> Result<(floe_node::Node, NodeLock)> {
+/// `None` when a node runs on it.
+pub async fn open(paths: &DataDir) -> Result<Option<(floe_node::Node, NodeLock)>> {
     let Some(lock) = NodeLock::wait(paths, std::time::Duration::from_secs(60))? else {
-        bail!("a floe node is running on {}: this command goes through it", paths.root.display());
+        return Ok(None);
     };
     let config = UpConfig::load(paths, &UpArgs::default())?;
     let meta = paths.meta()?;
@@ -184,14 +228,14 @@ pub async fn open(paths: &DataDir) -> Result<(floe_node::Node, NodeLock)> {
     let mut settings = NodeSettings::new(paths.root.join("node"), config.deployment);
     settings.functions.invoker.account_concurrency = config.account_concurrency;
     let node = floe_node::Node::open(meta, objects, settings).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((node, lock))
+    Ok(Some((node, lock)))
 }
 
 async fn command_async(functions: &Functions, command: FnCommand) -> Result<()> {
     let print = |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     match command {
         FnCommand::Create { name, code, settings } => {
-            let package = package(&code, functions)?;
+            let package = package(&code, functions.limits())?;
             let f = functions.create_function(&name, settings.into_settings()?, package).await.map_err(lambda_error)?;
             print(f.configuration(&functions.function_arn(&f.name)));
         }
@@ -199,7 +243,7 @@ async fn command_async(functions: &Functions, command: FnCommand) -> Result<()> 
             let settings = settings.into_settings()?;
             let mut f = None;
             if let Some(code) = code {
-                let package = package(&code, functions)?;
+                let package = package(&code, functions.limits())?;
                 f = Some(functions.update_function_code(&name, package).await.map_err(lambda_error)?);
             }
             if settings != Settings::default() || f.is_none() {
@@ -209,21 +253,8 @@ async fn command_async(functions: &Functions, command: FnCommand) -> Result<()> 
             print(f.configuration(&functions.function_arn(&f.name)));
         }
         FnCommand::Invoke { name, payload, payload_file, invocation_type, log_type } => {
-            let payload = match (payload, payload_file) {
-                (Some(p), _) => p.into_bytes(),
-                (None, Some(f)) if f.as_os_str() == "-" => {
-                    let mut buf = Vec::new();
-                    std::io::stdin().read_to_end(&mut buf).context("read the event from stdin")?;
-                    buf
-                }
-                (None, Some(f)) => std::fs::read(&f).with_context(|| format!("read {}", f.display()))?,
-                (None, None) => b"{}".to_vec(),
-            };
-            let tail = match log_type.as_deref() {
-                None | Some("None") => false,
-                Some("Tail") => true,
-                Some(other) => bail!("--log-type {other}: expected Tail or None"),
-            };
+            let payload = read_payload(payload, payload_file)?;
+            let tail = wants_tail(log_type.as_deref())?;
             let request = InvokeRequest {
                 payload: payload.into(),
                 invocation_type: InvocationType::parse(&invocation_type).map_err(lambda_error)?,
@@ -267,15 +298,7 @@ async fn command_async(functions: &Functions, command: FnCommand) -> Result<()> 
         FnCommand::Delete { name } => functions.delete_function(&name).await.map_err(lambda_error)?,
         FnCommand::Logs { name, tail } => {
             functions.get_function(&name).map_err(lambda_error)?;
-            let mut lines = Vec::new();
-            for file in functions.log_files(&name).map_err(lambda_error)? {
-                let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
-                lines.extend(text.lines().map(str::to_string));
-            }
-            let skip = tail.map(|n| lines.len().saturating_sub(n)).unwrap_or(0);
-            for line in &lines[skip..] {
-                println!("{line}");
-            }
+            print_logs(&functions.node_dir().join("logs").join(&name), tail)?;
         }
         FnCommand::Concurrency { name, reserved, delete } => {
             if delete {

@@ -5,6 +5,7 @@ mod ap_cmd;
 mod config;
 mod credentials;
 mod fn_cmd;
+mod fn_remote;
 mod fs_cmd;
 mod mount;
 mod node_config;

@@ -98,6 +98,7 @@ pub struct NodeFile {
     pub endpoint: String,
     pub triggers: String,
     pub region: String,
+    pub account_id: String,
 }
 
 /// The exclusive lock of `<data>/run/node.lock`, held by the one node (or one CLI

@@ -83,6 +83,7 @@ async fn serve(
         endpoint: endpoint.clone(),
         triggers: triggers.clone(),
         region: deployment.region.clone(),
+        account_id: deployment.account_id.clone(),
     })?;
     node.triggers().set_endpoint(&triggers);
     let state = ApiState { node: node.clone(), credentials: Arc::new(vec![key.clone()]) };
