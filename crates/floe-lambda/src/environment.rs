@@ -181,6 +181,18 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// A request (or revision) id: a random UUID, as Lambda's.
+/// The CPU share of an environment while it runs invocations: in proportion to
+/// its memory (cgroup v1 `cpu.shares`, 1024 = one default share).
+fn run_share(function: &Function) -> u64 {
+    u64::from(function.memory_mb).max(2)
+}
+
+/// The CPU share of the init phase: at least one default share, so that a small
+/// function's cold start is not starved by the host's other work.
+fn init_share(function: &Function) -> u64 {
+    run_share(function).max(1024)
+}
+
 pub(crate) fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -266,6 +278,9 @@ impl Environment {
         let init_duration = started.elapsed();
         match report {
             Some(InitReport::Ready) => {
+                if let Err(e) = env.control.set_cpu_shares(run_share(&env.function)) {
+                    tracing::warn!(error = %e, "cannot lower the environment's CPU share after init");
+                }
                 if provisioned {
                     // Initialized ahead of demand: no invocation waited for it.
                     env.log.line(init_report(init_duration, None).as_bytes());
@@ -508,8 +523,10 @@ fn sandbox_spec(
     spec.memory_bytes = u64::from(function.memory_mb) << 20;
     spec.tmp_bytes = u64::from(function.ephemeral_mb) << 20;
     spec.pids_max = PIDS_MAX;
-    // CPU in proportion to memory, as Lambda (1,769 MB is one full vCPU there).
-    spec.cpu_shares = u64::from(function.memory_mb).max(2);
+    // CPU in proportion to memory, as Lambda (1,769 MB is one full vCPU there) —
+    // after the init phase, which runs with at least a full share, as Lambda boosts
+    // init (see `run_share`).
+    spec.cpu_shares = init_share(function);
     spec.staging_dir = host.staging_dir.clone();
     spec.ro_binds.push(BindMount { source: host.runtime_dir.clone(), target: RUNTIME_DIR.into() });
     for file in ["passwd", "group"] {

@@ -131,6 +131,14 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Changes the CPU share alone (an environment's init phase runs with more).
+    pub fn set_cpu_shares(&self, shares: u64) -> Result<(), SandboxError> {
+        match self.version {
+            CgroupVersion::V1 => write(&self.dirs[2].join("cpu.shares"), shares.max(2)),
+            CgroupVersion::V2 => write(&self.dirs[0].join("cpu.weight"), shares_to_weight(shares)),
+        }
+    }
+
     /// The `tasks` files (v1) a thread writes its tid into to join this cgroup
     /// without its process.
     pub fn tasks_files(&self) -> Vec<PathBuf> {

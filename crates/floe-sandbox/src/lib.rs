@@ -504,6 +504,11 @@ impl Control {
     pub fn pids(&self) -> Vec<u32> {
         self.cgroup.pids()
     }
+
+    /// Changes the sandbox's CPU share (cgroup v1 `cpu.shares` units).
+    pub fn set_cpu_shares(&self, shares: u64) -> Result<(), SandboxError> {
+        self.cgroup.set_cpu_shares(shares)
+    }
 }
 
 impl Exit {
