@@ -279,3 +279,59 @@ async fn only_the_environment_reaches_its_runtime_api() {
     // The environment itself still works.
     assert_eq!(json(&node.invoke("shell", r#"{"k":2}"#).await)["echo"]["k"], 2);
 }
+
+/// `cpu.shares` of this process's environments that have processes of their own
+/// (prepared sandboxes hold only a thread of this process) (cgroup v1).
+fn live_cpu_shares() -> Option<Vec<u64>> {
+    let dir = std::path::Path::new("/sys/fs/cgroup/cpu/floe");
+    if !dir.is_dir() {
+        return None;
+    }
+    let prefix = format!("env-{}-", std::process::id());
+    let mut shares = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let procs = std::fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
+        let me = std::process::id().to_string();
+        if !procs.lines().any(|p| !p.trim().is_empty() && p.trim() != me) {
+            continue;
+        }
+        let s = std::fs::read_to_string(entry.path().join("cpu.shares")).unwrap_or_default();
+        shares.extend(s.trim().parse::<u64>().ok());
+    }
+    Some(shares)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_runs_with_a_full_cpu_share_then_the_memory_share() {
+    if skip_reason().is_some() {
+        return;
+    }
+    if live_cpu_shares().is_none() {
+        eprintln!("skipped: the CPU share check reads cgroup v1's cpu controller, absent here");
+        return;
+    }
+    let node = node().await;
+    // An init phase of a second, long enough to look at the share while it runs.
+    let bootstrap = SHELL_BOOTSTRAP.replacen("echo \"init", "sleep 1\necho \"init", 1);
+    let code = code(&[("bootstrap", bootstrap.as_str(), true)]);
+    let mut s = settings("provided", "x");
+    s.memory_mb = Some(256);
+    node.create("slow-init", s, code.path()).await;
+    let functions = node.functions.clone();
+    let call = tokio::spawn(async move { functions.invoke("slow-init", floe_lambda::InvokeRequest::sync("{}")).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let shares = live_cpu_shares().unwrap_or_default();
+        if shares == [1024] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no environment with a full share during init: {shares:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let result = call.await.expect("join").expect("invoke");
+    assert_eq!(result.function_error, None);
+    assert_eq!(live_cpu_shares(), Some(vec![256]), "after init, the share is the function's memory");
+}
