@@ -108,9 +108,8 @@ pub fn run(paths: &DataDir, node: NodeFile, command: FnCommand) -> Result<()> {
         FnCommand::Create { name, code, settings } => {
             let package = crate::fn_cmd::package(&code, &Default::default())?;
             let mut body = remote.settings_json(settings.into_settings()?);
-            body.entry("Role").or_insert_with(|| {
-                format!("arn:aws:iam::{}:role/floe-cli", remote.node.account_id).into()
-            });
+            body.entry("Role")
+                .or_insert_with(|| format!("arn:aws:iam::{}:role/floe-cli", remote.node.account_id).into());
             body.insert("FunctionName".into(), name.into());
             body.insert(
                 "Code".into(),
@@ -124,7 +123,8 @@ pub fn run(paths: &DataDir, node: NodeFile, command: FnCommand) -> Result<()> {
             if let Some(code) = code {
                 let package = crate::fn_cmd::package(&code, &Default::default())?;
                 let zip = base64::engine::general_purpose::STANDARD.encode(&package.zip);
-                last = Some(remote.call("PUT", &format!("{}/code", function(&name)), Some(json!({ "ZipFile": zip })))?);
+                last =
+                    Some(remote.call("PUT", &format!("{}/code", function(&name)), Some(json!({ "ZipFile": zip })))?);
             }
             if settings != Settings::default() || last.is_none() {
                 let body = Value::Object(remote.settings_json(settings));
