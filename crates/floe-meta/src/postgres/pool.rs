@@ -1,10 +1,13 @@
 //! A few connections, driven by a Tokio runtime of the store's own.
 //!
 //! Callers are synchronous and may themselves run on a Tokio runtime's thread, where
-//! `block_on` panics. So nothing here blocks inside a runtime: [`Pool::block_on`]
-//! spawns the future on the store's runtime and waits for its result on a standard
-//! channel, which is allowed anywhere. The runtime's threads only move bytes; rows
-//! are decoded on the caller's thread.
+//! Tokio's `block_on` panics. So the store's runtime only drives the connections
+//! (socket I/O, in one task per connection), and a caller waits for its statement
+//! with `futures_executor::block_on`, which parks the calling thread, works on any
+//! thread and needs no runtime: a statement's future only talks to its connection's
+//! task through channels. The one wake-up per answer goes straight from the
+//! connection task to the caller. Opening a connection needs the runtime's sockets, so
+//! [`Pool::on_runtime`] runs it there and the caller waits on a standard channel.
 
 use crate::url::OpenError;
 use std::collections::HashMap;
@@ -87,7 +90,7 @@ impl Pool {
 
     /// Runs `fut` on the store's runtime and waits for it; `None` if the runtime is
     /// shutting down. Safe to call from any thread, a runtime's included.
-    pub(super) fn block_on<F>(&self, fut: F) -> Option<F::Output>
+    pub(super) fn on_runtime<F>(&self, fut: F) -> Option<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -141,7 +144,7 @@ impl Pool {
 
     fn connect(&self) -> Result<Conn, PoolError> {
         let config = self.config.clone();
-        let connected = self.block_on(async move {
+        let connected = self.on_runtime(async move {
             let (client, connection) = config.connect(NoTls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {

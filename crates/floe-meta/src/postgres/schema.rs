@@ -94,7 +94,7 @@ INSERT INTO schema_version(version) VALUES (0);
 pub(super) fn migrate(pool: &Pool, conn: &mut Conn) -> Result<(), OpenError> {
     let server = pool.server();
     let client = conn.client.clone();
-    let outcome = pool.block_on(async move {
+    let outcome = pool.on_runtime(async move {
         // READ COMMITTED: after waiting for the lock, the next statement sees what the
         // node that held it committed.
         client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED").await?;

@@ -8,13 +8,15 @@ use crate::ops::records::Record;
 use crate::ops::{FileSystemInfo, Lock, LockOwner, LockType, SliceInfo};
 use crate::store::{Counter, Dentry, MetaTxn, TxnMode};
 use crate::{Attr, Caller, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
+use futures_executor::block_on;
+use futures_util::FutureExt;
 use std::sync::Arc;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Row, Statement};
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
-/// Owned statement parameters: a statement runs on the store's runtime, not here.
+/// Statement parameters, boxed so that one helper takes any list of them.
 macro_rules! p {
     ($($v:expr),* $(,)?) => { vec![$(Box::new($v) as Param),*] };
 }
@@ -24,6 +26,7 @@ const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 pub(super) struct PgTxn<'a> {
     store: &'a PostgresStore,
+    mode: TxnMode,
     /// `None` once given back to the pool (on drop).
     conn: Option<Conn>,
     /// BEGIN is sent with the first statement, saving a round trip; `None` once sent.
@@ -37,7 +40,7 @@ pub(super) struct PgTxn<'a> {
 impl<'a> PgTxn<'a> {
     pub(super) fn new(store: &'a PostgresStore, conn: Conn, mode: TxnMode) -> PgTxn<'a> {
         let begin = if mode == TxnMode::Write { BEGIN_WRITE } else { BEGIN_READ };
-        PgTxn { store, conn: Some(conn), begin: Some(begin), open: false, healthy: true }
+        PgTxn { store, mode, conn: Some(conn), begin: Some(begin), open: false, healthy: true }
     }
 
     fn conn(&mut self) -> &mut Conn {
@@ -60,14 +63,12 @@ impl<'a> PgTxn<'a> {
             return Ok(s.clone());
         }
         let client = self.conn().client.clone();
-        let owned = sql.to_string();
-        match self.store.pool.block_on(async move { client.prepare(&owned).await }) {
-            Some(Ok(s)) => {
+        match block_on(client.prepare(sql)) {
+            Ok(s) => {
                 self.conn().statements.insert(sql.to_string(), s.clone());
                 Ok(s)
             }
-            Some(Err(e)) => Err(self.fail(&e)),
-            None => Err(stopped()),
+            Err(e) => Err(self.fail(&e)),
         }
     }
 
@@ -76,8 +77,8 @@ impl<'a> PgTxn<'a> {
         let client = self.conn().client.clone();
         let begin = self.begin.take();
         self.open = true;
-        let rows = self.store.pool.block_on(async move {
-            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+        let rows = block_on(async {
             match begin {
                 // Both go out at once: the connection sends requests in the order
                 // they are first polled, and `join` polls its first future first.
@@ -89,11 +90,7 @@ impl<'a> PgTxn<'a> {
                 None => client.query(&statement, &refs).await,
             }
         });
-        match rows {
-            Some(Ok(rows)) => Ok(rows),
-            Some(Err(e)) => Err(self.fail(&e)),
-            None => Err(stopped()),
-        }
+        rows.map_err(|e| self.fail(&e))
     }
 
     fn exec(&mut self, sql: &str, params: Vec<Param>) -> Result<()> {
@@ -113,18 +110,23 @@ impl<'a> PgTxn<'a> {
         self.query(sql, params)?.iter().map(f).collect()
     }
 
-    /// Ends the transaction with `sql` (COMMIT or ROLLBACK).
-    fn finish(&mut self, sql: &'static str) -> Result<()> {
-        if !self.open {
-            return Ok(());
-        }
+    /// Commits a write transaction, waiting for the server's verdict (a serialization
+    /// failure may come only now).
+    fn commit_write(&mut self) -> Result<()> {
         self.open = false;
         let client = self.conn().client.clone();
-        match self.store.pool.block_on(async move { client.batch_execute(sql).await }) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(self.fail(&e)),
-            None => Err(stopped()),
-        }
+        block_on(client.batch_execute("COMMIT")).map_err(|e| self.fail(&e))
+    }
+
+    /// Ends the transaction with `sql` without waiting for the answer: COMMIT of a
+    /// read-only transaction and ROLLBACK cannot fail in a way that matters, and the
+    /// connection sends requests in order, so the next transaction's BEGIN follows.
+    /// A connection lost meanwhile fails the next statement, and is then replaced.
+    fn end_without_waiting(&mut self, sql: &'static str) {
+        self.open = false;
+        // The first poll queues the request on the connection; dropping the future
+        // only stops listening for the answer.
+        let _ = self.conn().client.batch_execute(sql).now_or_never();
     }
 
     /// Uncounts the references of the chunk rows matched by `filter` on their slices.
@@ -139,17 +141,13 @@ impl<'a> PgTxn<'a> {
 
 impl Drop for PgTxn<'_> {
     fn drop(&mut self) {
-        if self.open && self.finish("ROLLBACK").is_err() {
-            self.healthy = false;
+        if self.open {
+            self.end_without_waiting("ROLLBACK");
         }
         if let Some(conn) = self.conn.take() {
             self.store.pool.give_back(conn, self.healthy);
         }
     }
-}
-
-fn stopped() -> MetaError {
-    MetaError::Backend("the PostgreSQL store is shutting down".into())
 }
 
 fn col<'r, T: FromSql<'r>>(r: &'r Row, i: usize) -> Result<T> {
@@ -237,7 +235,14 @@ const LOCK_WRITE: i64 = 2;
 
 impl MetaTxn for PgTxn<'_> {
     fn commit(mut self: Box<Self>) -> Result<()> {
-        self.finish("COMMIT")
+        match (self.open, self.mode) {
+            (false, _) => Ok(()),
+            (true, TxnMode::Write) => self.commit_write(),
+            (true, TxnMode::Read) => {
+                self.end_without_waiting("COMMIT");
+                Ok(())
+            }
+        }
     }
 
     fn insert_fs(&mut self, name: &str, uuid: &str, now: TimeSpec) -> Result<FileSystemId> {
