@@ -269,3 +269,46 @@ fn a_second_node_sees_the_first_ones_writes() {
     assert_eq!(second.fs_by_name("shared").expect("fs_by_name").id, fs.id);
     second.lookup(fs.id, &Caller::root(), floe_meta::InodeId::ROOT, b"f").expect("lookup on the second node");
 }
+
+/// The node's async handlers call `Meta` directly: opening, using and dropping the
+/// store on a Tokio runtime's threads (both kinds) must neither panic nor hang.
+#[test]
+fn works_on_a_tokio_runtime() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+    let current = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    for (i, runtime) in [multi, current].iter().enumerate() {
+        let url = url.clone();
+        runtime.block_on(async move {
+            let meta = open_url(&url).expect("open_url inside a runtime");
+            let name = format!("in-runtime-{i}");
+            let fs = meta.create_fs(&name, &name).expect("create_fs").id;
+            meta.mknod(fs, &Caller::root(), floe_meta::InodeId::ROOT, b"f", &node(FileKind::File, 0o644))
+                .expect("mknod");
+            meta.lookup(fs, &Caller::root(), floe_meta::InodeId::ROOT, b"f").expect("lookup");
+            // The last handle goes here, on the runtime's thread.
+            drop(meta);
+        });
+    }
+}
+
+/// A connection the server drops (a restart, an administrator, a failover) costs a
+/// retry on a new connection, not an error.
+#[test]
+fn a_dropped_connection_is_replaced() {
+    let Some(schema) = Schema::new() else { return };
+    let app = format!("{}_app", schema.name);
+    let store = PostgresStore::connect(&format!("{}&application_name={app}", schema.url()), 1).expect("connect");
+    let meta = Meta::new(store);
+    let fs = meta.create_fs("dropped", "uuid-dropped").expect("create_fs").id;
+    let kill = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'");
+    for i in 0..3 {
+        schema.admin(&kill);
+        let name = format!("after-kill-{i}");
+        meta.mknod(fs, &Caller::root(), floe_meta::InodeId::ROOT, name.as_bytes(), &node(FileKind::File, 0o644))
+            .unwrap_or_else(|e| panic!("mknod after the connection was killed: {e}"));
+        schema.admin(&kill);
+        meta.lookup(fs, &Caller::root(), floe_meta::InodeId::ROOT, name.as_bytes()).expect("lookup after a kill");
+    }
+}

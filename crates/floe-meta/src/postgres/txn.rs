@@ -47,11 +47,29 @@ impl<'a> PgTxn<'a> {
         self.conn.as_mut().expect("a transaction holds its connection until dropped")
     }
 
-    fn fail(&mut self, e: &tokio_postgres::Error) -> MetaError {
-        if e.is_closed() || self.conn().client.is_closed() {
+    /// Maps a failed statement (`committing`: the COMMIT of a write) to the error
+    /// `Meta` acts on.
+    fn fail(&mut self, e: &tokio_postgres::Error, committing: bool) -> MetaError {
+        let lost = e.is_closed()
+            || self.conn().client.is_closed()
+            || e.code().is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"));
+        let err = if lost {
             self.healthy = false;
-        }
-        let err = backend(e);
+            if committing {
+                // The COMMIT may or may not have happened: running the operation again
+                // could apply it twice.
+                MetaError::Backend(format!(
+                    "lost the connection to PostgreSQL while committing; the operation may or may not have happened ({})",
+                    super::describe(e)
+                ))
+            } else {
+                // The server rolled the transaction back: running it again on another
+                // connection is safe (a server restart or failover costs a retry).
+                MetaError::Conflict
+            }
+        } else {
+            backend(e)
+        };
         if err == MetaError::Conflict {
             self.store.note_conflict();
         }
@@ -68,7 +86,7 @@ impl<'a> PgTxn<'a> {
                 self.conn().statements.insert(sql.to_string(), s.clone());
                 Ok(s)
             }
-            Err(e) => Err(self.fail(&e)),
+            Err(e) => Err(self.fail(&e, false)),
         }
     }
 
@@ -90,7 +108,7 @@ impl<'a> PgTxn<'a> {
                 None => client.query(&statement, &refs).await,
             }
         });
-        rows.map_err(|e| self.fail(&e))
+        rows.map_err(|e| self.fail(&e, false))
     }
 
     fn exec(&mut self, sql: &str, params: Vec<Param>) -> Result<()> {
@@ -115,7 +133,7 @@ impl<'a> PgTxn<'a> {
     fn commit_write(&mut self) -> Result<()> {
         self.open = false;
         let client = self.conn().client.clone();
-        block_on(client.batch_execute("COMMIT")).map_err(|e| self.fail(&e))
+        block_on(client.batch_execute("COMMIT")).map_err(|e| self.fail(&e, true))
     }
 
     /// Ends the transaction with `sql` without waiting for the answer: COMMIT of a
