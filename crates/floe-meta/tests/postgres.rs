@@ -312,3 +312,45 @@ fn a_dropped_connection_is_replaced() {
         meta.lookup(fs, &Caller::root(), floe_meta::InodeId::ROOT, name.as_bytes()).expect("lookup after a kill");
     }
 }
+
+/// Two owners racing for a write lock on one range: each reads the file's locks, finds
+/// none in its way and inserts its own row. Only serializable isolation makes the
+/// second one to commit see the first one's lock (a write skew under REPEATABLE READ).
+#[test]
+fn racing_lockers_never_both_win() {
+    use floe_meta::{Lock, LockOwner, LockType, SetLock};
+    let Some((_schema, meta)) = open() else { return };
+    let fs = meta.create_fs("locks", "uuid-locks").expect("create_fs").id;
+    let f = meta
+        .mknod(fs, &Caller::root(), floe_meta::InodeId::ROOT, b"f", &node(FileKind::File, 0o644))
+        .expect("mknod")
+        .ino;
+    let session = meta.open_session(fs, "racing lockers").expect("open_session");
+    let lock = |owner: u64, typ: LockType| Lock {
+        owner: LockOwner { session, owner },
+        typ,
+        start: 0,
+        end: 99,
+        pid: owner as u32,
+    };
+    for round in 0..30 {
+        let barrier = std::sync::Barrier::new(2);
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = [1, 2]
+                .map(|owner| {
+                    let (meta, barrier) = (&meta, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        matches!(meta.set_lock(fs, f, &lock(owner, LockType::Write)).expect("set_lock"), SetLock::Done)
+                    })
+                })
+                .into_iter()
+                .collect();
+            racers.into_iter().map(|r| r.join().expect("racer")).collect()
+        });
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "round {round}: exactly one owner gets the lock: {won:?}");
+        for owner in [1, 2] {
+            meta.set_lock(fs, f, &lock(owner, LockType::Unlock)).expect("unlock");
+        }
+    }
+}
