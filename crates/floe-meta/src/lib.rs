@@ -13,11 +13,14 @@
 mod attr;
 mod chunk;
 pub mod conformance;
+mod conformance_tests;
 mod error;
 mod ids;
 mod ops;
+mod postgres;
 mod sqlite;
 mod store;
+mod url;
 
 pub use attr::{Attr, FileKind, SetAttr, TimeSpec, TimeUpdate};
 pub use chunk::{resolve_chunk, Segment, SegmentSource, SliceRef, CHUNK_SIZE};
@@ -33,8 +36,10 @@ pub use ops::{
     NewSlice, Placement, RenameFlags, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END, LOST_FOUND,
     MAX_FILE_SIZE,
 };
+pub use postgres::{PostgresStore, DEFAULT_POOL_SIZE, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
+pub use url::{open_url, OpenError};
 
 /// Longest name of one directory entry, in bytes (as on Linux).
 pub const NAME_MAX: usize = 255;

@@ -1,0 +1,356 @@
+//! The metadata conformance suite (`floe_meta::conformance`) against the PostgreSQL
+//! backend, each test in a fresh schema of the database `FLOE_TEST_POSTGRES` names
+//! (`eval "$(scripts/postgres)"` starts a throwaway server and sets it), plus what only
+//! a shared server has: racing writers, start-up errors, concurrent start-ups.
+//!
+//! Without `FLOE_TEST_POSTGRES` the tests say they are skipped and pass, except under
+//! `CI=true`, where a missing server is a failure.
+
+use floe_meta::{open_url, Attr, Caller, FileKind, Meta, MetaError, NewNode, OpenError, PostgresStore};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The server's URL, or `None` (after saying so) when there is none to test against.
+fn server_url() -> Option<String> {
+    match std::env::var("FLOE_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("FLOE_TEST_POSTGRES is not set, and CI must run the PostgreSQL tests (eval \"$(scripts/postgres)\")")
+        }
+        _ => {
+            eprintln!("skipped: FLOE_TEST_POSTGRES is not set (scripts/postgres starts one)");
+            None
+        }
+    }
+}
+
+/// A schema of its own for one test, dropped with everything in it at the end.
+struct Schema {
+    server: String,
+    name: String,
+}
+
+impl Schema {
+    fn new() -> Option<Schema> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let server = server_url()?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("floe_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let schema = Schema { server, name };
+        schema.admin(&format!("CREATE SCHEMA {}", schema.name));
+        Some(schema)
+    }
+
+    /// A URL whose connections work in this schema.
+    fn url(&self) -> String {
+        let sep = if self.server.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.server, self.name)
+    }
+
+    /// Runs SQL on a connection of its own, in this schema.
+    fn admin(&self, sql: &str) {
+        let mut client =
+            postgres::Client::connect(&self.server, postgres::NoTls).expect("connect to FLOE_TEST_POSTGRES");
+        client
+            .batch_execute(&format!("SET search_path = {}; {sql}", self.name))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+/// A fresh PostgreSQL metadata engine in a schema of its own.
+fn open() -> Option<(Schema, Meta)> {
+    let schema = Schema::new()?;
+    let meta = open_url(&schema.url()).unwrap_or_else(|e| panic!("open {}: {e}", schema.url()));
+    assert_eq!(meta.backend_kind(), "postgres");
+    Some((schema, meta))
+}
+
+floe_meta::conformance_tests!(open);
+
+fn node(kind: FileKind, perm: u32) -> NewNode<'static> {
+    NewNode { kind, perm, umask: 0, rdev: 0, target: None }
+}
+
+/// Many writers creating in one directory at once, more than the pool has connections:
+/// every create lands exactly once and no update of the shared rows (the directory's
+/// nlink and times, the file system's counters) is lost to a retried conflict.
+#[test]
+fn racing_writers_in_one_directory() {
+    let Some(schema) = Schema::new() else { return };
+    let store = PostgresStore::connect(&schema.url(), 4).expect("connect");
+    let meta = Meta::new(store.clone());
+    let fs = meta.create_fs("race", "uuid-race").expect("create_fs").id;
+    let root = Caller::root();
+    let dir =
+        meta.mknod(fs, &root, floe_meta::InodeId::ROOT, b"d", &node(FileKind::Directory, 0o777)).expect("mkdir").ino;
+    let before = meta.statfs(fs).expect("statfs").used_inodes;
+    const THREADS: u32 = 8;
+    const EACH: u32 = 25;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let meta = meta.clone();
+            s.spawn(move || {
+                let me = Caller { uid: 1000 + t, gid: 1000, groups: Vec::new() };
+                for i in 0..EACH {
+                    let kind = if i % 5 == 0 { FileKind::Directory } else { FileKind::File };
+                    let name = format!("w{t}-{i}");
+                    meta.mknod(fs, &me, dir, name.as_bytes(), &node(kind, 0o755))
+                        .unwrap_or_else(|e| panic!("mknod {name}: {e}"));
+                }
+            });
+        }
+    });
+    let mut names = Vec::new();
+    let mut cookie = 0;
+    loop {
+        let page = meta.readdir(fs, dir, cookie, 100, false).expect("readdir");
+        let Some(last) = page.last() else { break };
+        cookie = last.cookie;
+        names.extend(page.iter().map(|e| String::from_utf8_lossy(&e.name).into_owned()));
+    }
+    names.retain(|n| n != "." && n != "..");
+    let total = (THREADS * EACH) as usize;
+    assert_eq!(names.len(), total, "every create is listed");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), total, "and listed once");
+    let subdirs = THREADS * EACH.div_ceil(5);
+    assert_eq!(meta.getattr(fs, dir).expect("getattr").nlink, 2 + subdirs, "no lost update of the directory's nlink");
+    assert_eq!(meta.statfs(fs).expect("statfs").used_inodes, before + total as u64, "no lost update of used_inodes");
+    eprintln!("{} serialization conflicts retried", store.conflicts());
+}
+
+/// A transaction that read a row another one changed and committed since gets a
+/// serialization failure on writing it; `Meta` runs it again, on fresh rows.
+#[test]
+fn a_serialization_failure_is_retried() {
+    let Some(schema) = Schema::new() else { return };
+    let store = PostgresStore::connect(&schema.url(), 2).expect("connect");
+    let meta = Meta::new(store.clone());
+    let fs = meta.create_fs("retry", "uuid-retry").expect("create_fs").id;
+    let root_ino = floe_meta::InodeId::ROOT;
+    let attempts = AtomicUsize::new(0);
+    let conflicts_before = store.conflicts();
+    let size = meta
+        .raw_write(|t| {
+            let attr: Attr = t.get_inode(fs, root_ino)?.ok_or(MetaError::NotFound)?;
+            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                // Another writer changes the root directory and commits meanwhile.
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        meta.mknod(fs, &Caller::root(), root_ino, b"other", &node(FileKind::File, 0o644))
+                            .expect("mknod")
+                    })
+                    .join()
+                    .expect("the other writer");
+                });
+            }
+            t.put_inode(fs, &Attr { size: attr.size + 1, ..attr })?;
+            Ok(attr.size + 1)
+        })
+        .expect("the write succeeds on its second attempt");
+    assert_eq!(attempts.load(Ordering::SeqCst), 2, "one conflict, one retry");
+    assert!(store.conflicts() > conflicts_before);
+    let root = meta.getattr(fs, root_ino).expect("getattr");
+    assert_eq!(root.size, size);
+    meta.lookup(fs, &Caller::root(), root_ino, b"other").expect("the other writer's file is kept");
+}
+
+/// Nodes starting together against an empty schema: one creates the tables, the
+/// others wait for it and find them.
+#[test]
+fn concurrent_start_ups_create_the_schema_once() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url();
+    std::thread::scope(|s| {
+        let opens: Vec<_> = (0..4).map(|_| s.spawn(|| open_url(&url).map(|m| m.list_fs()))).collect();
+        for open in opens {
+            let listed = open.join().expect("thread").expect("open_url");
+            assert_eq!(listed.expect("list_fs"), vec![]);
+        }
+    });
+}
+
+fn assert_one_line(e: &OpenError, wants: &[&str]) {
+    let text = e.to_string();
+    assert!(!text.contains('\n'), "one line: {text}");
+    for want in wants {
+        assert!(text.contains(want), "{text:?} should mention {want:?}");
+    }
+}
+
+/// `scheme://user:password@authority/database` split at the password and database.
+fn parts(url: &str) -> (String, String, String) {
+    let (front, rest) = url.split_once('@').expect("FLOE_TEST_POSTGRES has user:password@");
+    let (user_part, _password) = front.rsplit_once(':').expect("FLOE_TEST_POSTGRES has a password");
+    let (host, database) = rest.split_once('/').expect("FLOE_TEST_POSTGRES names a database");
+    (user_part.to_string(), host.to_string(), database.to_string())
+}
+
+#[test]
+fn a_bad_url_is_refused() {
+    let e = open_url("postgres://floe:s3cret@127.0.0.1:notaport/floe").err().expect("refused");
+    assert!(matches!(e, OpenError::BadUrl { .. }), "{e:?}");
+    assert_one_line(&e, &["postgres://floe:***@127.0.0.1:notaport/floe", "expected"]);
+    assert!(!e.to_string().contains("s3cret"));
+}
+
+#[test]
+fn an_unreachable_server_is_refused() {
+    // Port 1 on loopback: nothing listens there.
+    let e = open_url("postgres://floe:floe@127.0.0.1:1/floe").err().expect("refused");
+    assert!(matches!(e, OpenError::Unreachable { .. }), "{e:?}");
+    assert_one_line(&e, &["127.0.0.1:1", "server is running"]);
+}
+
+#[test]
+fn a_wrong_password_is_refused() {
+    let Some(url) = server_url() else { return };
+    let (user, host, database) = parts(&url);
+    let e = open_url(&format!("{user}:wrong-password@{host}/{database}")).err().expect("refused");
+    assert!(matches!(e, OpenError::Credentials { .. }), "{e:?}");
+    assert_one_line(&e, &[&host, "password"]);
+    assert!(!e.to_string().contains("wrong-password"));
+}
+
+#[test]
+fn a_missing_database_is_refused() {
+    let Some(url) = server_url() else { return };
+    let (user, host, _) = parts(&url);
+    let password = url.split_once('@').and_then(|(f, _)| f.rsplit_once(':')).map(|(_, p)| p.to_string());
+    let url = format!("{user}:{}@{host}/floe_no_such_database", password.unwrap_or_default());
+    let e = open_url(&url).err().expect("refused");
+    assert_eq!(e, OpenError::NoDatabase { server: host.clone(), database: "floe_no_such_database".into() });
+    assert_one_line(&e, &["floe_no_such_database", "createdb"]);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let Some(schema) = Schema::new() else { return };
+    drop(open_url(&schema.url()).expect("first start-up creates the schema"));
+    schema.admin("UPDATE schema_version SET version = 99");
+    let e = open_url(&schema.url()).err().expect("refused");
+    assert!(matches!(e, OpenError::SchemaTooNew { found: 99, supported: 1, .. }), "{e:?}");
+    assert_one_line(&e, &["version 99", "newer floe"]);
+}
+
+#[test]
+fn another_programs_tables_are_refused() {
+    let Some(schema) = Schema::new() else { return };
+    schema.admin("CREATE TABLE users(id BIGINT)");
+    let e = open_url(&schema.url()).err().expect("refused");
+    assert!(matches!(e, OpenError::ForeignTables { .. }), "{e:?}");
+    assert_one_line(&e, &["users", &schema.name, "of its own"]);
+}
+
+#[test]
+fn a_search_path_without_a_schema_is_refused() {
+    let Some(url) = server_url() else { return };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let e = open_url(&format!("{url}{sep}options=-csearch_path%3Dfloe_no_such_schema")).err().expect("refused");
+    assert_one_line(&e, &["search_path"]);
+}
+
+/// What one node wrote, another node (another store on the same schema) reads.
+#[test]
+fn a_second_node_sees_the_first_ones_writes() {
+    let Some(schema) = Schema::new() else { return };
+    let first = open_url(&schema.url()).expect("first node");
+    let second = open_url(&schema.url()).expect("second node");
+    let fs = first.create_fs("shared", "uuid-shared").expect("create_fs");
+    first.mknod(fs.id, &Caller::root(), floe_meta::InodeId::ROOT, b"f", &node(FileKind::File, 0o600)).expect("mknod");
+    assert_eq!(second.fs_by_name("shared").expect("fs_by_name").id, fs.id);
+    second.lookup(fs.id, &Caller::root(), floe_meta::InodeId::ROOT, b"f").expect("lookup on the second node");
+}
+
+/// The node's async handlers call `Meta` directly: opening, using and dropping the
+/// store on a Tokio runtime's threads (both kinds) must neither panic nor hang.
+#[test]
+fn works_on_a_tokio_runtime() {
+    let Some(schema) = Schema::new() else { return };
+    let url = schema.url();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+    let current = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    for (i, runtime) in [multi, current].iter().enumerate() {
+        let url = url.clone();
+        runtime.block_on(async move {
+            let meta = open_url(&url).expect("open_url inside a runtime");
+            let name = format!("in-runtime-{i}");
+            let fs = meta.create_fs(&name, &name).expect("create_fs").id;
+            meta.mknod(fs, &Caller::root(), floe_meta::InodeId::ROOT, b"f", &node(FileKind::File, 0o644))
+                .expect("mknod");
+            meta.lookup(fs, &Caller::root(), floe_meta::InodeId::ROOT, b"f").expect("lookup");
+            // The last handle goes here, on the runtime's thread.
+            drop(meta);
+        });
+    }
+}
+
+/// A connection the server drops (a restart, an administrator, a failover) costs a
+/// retry on a new connection, not an error.
+#[test]
+fn a_dropped_connection_is_replaced() {
+    let Some(schema) = Schema::new() else { return };
+    let app = format!("{}_app", schema.name);
+    let store = PostgresStore::connect(&format!("{}&application_name={app}", schema.url()), 1).expect("connect");
+    let meta = Meta::new(store);
+    let fs = meta.create_fs("dropped", "uuid-dropped").expect("create_fs").id;
+    let kill = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'");
+    for i in 0..3 {
+        schema.admin(&kill);
+        let name = format!("after-kill-{i}");
+        meta.mknod(fs, &Caller::root(), floe_meta::InodeId::ROOT, name.as_bytes(), &node(FileKind::File, 0o644))
+            .unwrap_or_else(|e| panic!("mknod after the connection was killed: {e}"));
+        schema.admin(&kill);
+        meta.lookup(fs, &Caller::root(), floe_meta::InodeId::ROOT, name.as_bytes()).expect("lookup after a kill");
+    }
+}
+
+/// Two owners racing for a write lock on one range: each reads the file's locks, finds
+/// none in its way and inserts its own row. Only serializable isolation makes the
+/// second one to commit see the first one's lock (a write skew under REPEATABLE READ).
+#[test]
+fn racing_lockers_never_both_win() {
+    use floe_meta::{Lock, LockOwner, LockType, SetLock};
+    let Some((_schema, meta)) = open() else { return };
+    let fs = meta.create_fs("locks", "uuid-locks").expect("create_fs").id;
+    let f = meta
+        .mknod(fs, &Caller::root(), floe_meta::InodeId::ROOT, b"f", &node(FileKind::File, 0o644))
+        .expect("mknod")
+        .ino;
+    let session = meta.open_session(fs, "racing lockers").expect("open_session");
+    let lock = |owner: u64, typ: LockType| Lock {
+        owner: LockOwner { session, owner },
+        typ,
+        start: 0,
+        end: 99,
+        pid: owner as u32,
+    };
+    for round in 0..30 {
+        let barrier = std::sync::Barrier::new(2);
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = [1, 2]
+                .map(|owner| {
+                    let (meta, barrier) = (&meta, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        matches!(meta.set_lock(fs, f, &lock(owner, LockType::Write)).expect("set_lock"), SetLock::Done)
+                    })
+                })
+                .into_iter()
+                .collect();
+            racers.into_iter().map(|r| r.join().expect("racer")).collect()
+        });
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "round {round}: exactly one owner gets the lock: {won:?}");
+        for owner in [1, 2] {
+            meta.set_lock(fs, f, &lock(owner, LockType::Unlock)).expect("unlock");
+        }
+    }
+}
