@@ -437,7 +437,12 @@ fn a_function_that_mounts_an_access_point_keeps_its_file_system() {
 
     let code = env.dir.path().join("code");
     std::fs::create_dir_all(&code).unwrap();
-    std::fs::write(code.join("app.py"), "def handler(event, context):\n    return 1\n").unwrap();
+    std::fs::write(
+        code.join("app.py"),
+        "import os\ndef handler(event, context):\n    open('/mnt/data/hello', 'w').write('hi')\n    \
+         return [os.stat('/mnt/data/hello').st_uid, sorted(os.listdir('/mnt/data'))]\n",
+    )
+    .unwrap();
     let package = floe_lambda::code::Package::from_dir(&code, node.functions().limits()).expect("package");
     let function_settings = floe_lambda::Settings {
         runtime: Some("python3.12".into()),
@@ -446,6 +451,15 @@ fn a_function_that_mounts_an_access_point_keeps_its_file_system() {
         ..Default::default()
     };
     runtime.block_on(node.functions().create_function("reader", function_settings, package)).expect("create function");
+
+    // An invocation makes this node mount the access point.
+    let response = runtime
+        .block_on(node.functions().invoke("reader", floe_lambda::InvokeRequest::sync(&b"{}"[..])))
+        .expect("invoke");
+    assert_eq!(response.function_error, None, "{}", String::from_utf8_lossy(&response.payload));
+    let result: serde_json::Value = serde_json::from_slice(&response.payload).expect("JSON result");
+    assert_eq!(result, serde_json::json!([1001, ["hello"]]), "the function wrote as the access point's user");
+    assert_eq!(node.mounts().file_systems(), vec![fs.name.clone()]);
 
     for scope in [DeleteScope::Empty, DeleteScope::WithAccessPoints] {
         match fss.delete_file_system(&id, scope) {
@@ -458,7 +472,10 @@ fn a_function_that_mounts_an_access_point_keeps_its_file_system() {
     runtime.block_on(node.functions().delete_function("reader")).expect("delete function");
     assert!(matches!(fss.delete_file_system(&id, DeleteScope::Empty), Err(EfsError::FileSystemInUse(_))));
     fss.delete_access_point(ap.id.as_str()).unwrap();
+    // This node's own client of it is idle now: deleting releases it instead of
+    // counting it as a mount.
     fss.delete_file_system(&id, DeleteScope::Empty).expect("delete");
+    assert!(node.mounts().file_systems().is_empty(), "the node's client of the deleted file system is closed");
     node.shutdown();
     runtime.shutdown_timeout(Duration::from_secs(5));
 }

@@ -96,18 +96,10 @@ pub fn merge(tags: &mut Vec<Tag>, new: Vec<Tag>) -> Result<()> {
     Ok(())
 }
 
-/// A `ResourceId` of the tagging operations: a file system or an access point.
-enum Resource {
-    FileSystem(String),
-    AccessPoint(String),
-}
-
-fn resource(given: &str) -> Resource {
-    if given.starts_with("fsap-") || given.contains(":access-point/") {
-        Resource::AccessPoint(given.to_string())
-    } else {
-        Resource::FileSystem(given.to_string())
-    }
+/// What a `ResourceId` of the tagging operations names.
+enum Target {
+    FileSystem(floe_meta::FileSystemInfo),
+    AccessPoint(floe_meta::AccessPointId),
 }
 
 impl FileSystems {
@@ -141,9 +133,9 @@ impl FileSystems {
         max_results: Option<u32>,
         next_token: Option<&str>,
     ) -> Result<Page<Tag>> {
-        let tags = match resource(resource_id) {
-            Resource::FileSystem(id) => self.file_system(&id)?.tags,
-            Resource::AccessPoint(id) => self.access_point(&id)?.tags,
+        let tags = match self.target(resource_id)? {
+            Target::FileSystem(info) => self.fs_record(&info)?.tags,
+            Target::AccessPoint(id) => self.ap_record(&id)?.tags,
         };
         let start = match next_token {
             None => 0,
@@ -160,24 +152,25 @@ impl FileSystems {
     }
 
     fn change_tags(&self, resource_id: &str, change: impl Fn(&mut Vec<Tag>) -> Result<()>) -> Result<()> {
-        let deployment = &self.inner.deployment;
-        match resource(resource_id) {
-            Resource::FileSystem(given) => {
-                let info = self.lookup(&given, "ResourceId")?;
-                self.update_fs_record(&info, |r| change(&mut r.tags))
-            }
-            Resource::AccessPoint(given) => {
-                let id = match ids::access_point_id(deployment, &given, "ResourceId")? {
-                    Named::Ours(id) => id,
-                    Named::Foreign(given) => return Err(EfsError::AccessPointNotFound(given)),
-                };
-                match self.inner.meta.access_point(&id) {
-                    Ok(_) => {}
-                    Err(MetaError::NoAccessPoint(_)) => return Err(EfsError::AccessPointNotFound(given)),
-                    Err(e) => return Err(EfsError::meta("access point", e)),
-                }
-                self.update_ap_record(&id, |r| change(&mut r.tags))
-            }
+        match self.target(resource_id)? {
+            Target::FileSystem(info) => self.update_fs_record(&info, |r| change(&mut r.tags)),
+            Target::AccessPoint(id) => self.update_ap_record(&id, |r| change(&mut r.tags)),
+        }
+    }
+
+    /// The existing resource a `ResourceId` names.
+    fn target(&self, given: &str) -> Result<Target> {
+        if !(given.starts_with("fsap-") || given.contains(":access-point/")) {
+            return Ok(Target::FileSystem(self.lookup(given, "ResourceId")?));
+        }
+        let id = match ids::access_point_id(&self.inner.deployment, given, "ResourceId")? {
+            Named::Ours(id) => id,
+            Named::Foreign(given) => return Err(EfsError::AccessPointNotFound(given)),
+        };
+        match self.inner.meta.access_point(&id) {
+            Ok(_) => Ok(Target::AccessPoint(id)),
+            Err(MetaError::NoAccessPoint(_)) => Err(EfsError::AccessPointNotFound(given.to_string())),
+            Err(e) => Err(EfsError::meta("access point", e)),
         }
     }
 }
