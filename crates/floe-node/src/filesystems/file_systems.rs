@@ -13,6 +13,8 @@ use super::records::{FsRecord, ACCESS_POINT, CLIENT_TOKEN, CREATION_TOKEN, FILE_
 use super::tags::{self, Tag, NAME_TAG};
 use super::{label, paginate, FileSystems, Page};
 
+/// Longest floe name of a file system (floe-meta's limit).
+const NAME_MAX: usize = 64;
 /// Longest creation token (EFS's limit).
 const TOKEN_MAX: usize = 64;
 /// Provisioned throughput bounds, MiB/s (EFS's).
@@ -183,6 +185,10 @@ impl FileSystems {
     /// Creates a file system. A creation token used before gives
     /// `FileSystemAlreadyExists` with the id of the file system it made.
     pub fn create_file_system(&self, new: NewFileSystem) -> Result<FileSystemDescription> {
+        // The rest of a name's rules are floe-meta's, checked when it is created.
+        if let Some(name) = new.name.as_deref().filter(|n| n.is_empty() || n.len() > NAME_MAX) {
+            return Err(EfsError::bad(format!("file system name {name:?}: a name has 1 to {NAME_MAX} characters")));
+        }
         check_token(&new.creation_token)?;
         tags::validate(&new.tags)?;
         let token = new.creation_token.as_str();
