@@ -3,7 +3,7 @@
 use crate::config::DataDir;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use floe_meta::{AccessPointId, Caller, NewAccessPoint, RootCreation};
+use floe_node::filesystems::{AccessPointQuery, NewAccessPoint, PosixUser, RootDirectory};
 
 #[derive(Subcommand)]
 pub enum ApCommand {
@@ -42,38 +42,51 @@ pub struct CreateArgs {
 }
 
 pub fn run(paths: &DataDir, command: ApCommand) -> Result<()> {
-    let meta = paths.meta()?;
+    let fss = crate::fs_cmd::service(paths)?;
     match command {
         ApCommand::Create(args) => {
             let creation = root_creation(&args)?;
             let new = NewAccessPoint {
-                id: AccessPointId::from_entropy(uuid::Uuid::new_v4().as_u128()),
-                path: args.path,
-                identity: Caller { uid: args.uid, gid: args.gid, groups: args.secondary_gids },
-                creation,
+                client_token: None,
+                file_system_id: fss.id_of_name(&args.fs)?.to_string(),
+                posix_user: Some(PosixUser {
+                    uid: args.uid.into(),
+                    gid: args.gid.into(),
+                    secondary_gids: args.secondary_gids.iter().map(|g| u64::from(*g)).collect(),
+                }),
+                root_directory: RootDirectory { path: Some(args.path), creation },
+                tags: Vec::new(),
             };
-            let ap = meta.create_access_point(&args.fs, &new)?;
+            let ap = fss.create_access_point(new)?;
             println!("{}", ap.id);
         }
         ApCommand::List { fs } => {
-            let names: std::collections::HashMap<_, _> = meta.list_fs()?.into_iter().map(|f| (f.id, f.name)).collect();
+            let file_system_id = fs.as_deref().map(|name| fss.id_of_name(name)).transpose()?.map(|id| id.to_string());
             println!("{:<22} {:<16} {:<24} {:>11} {:<12} {:<18}", "ID", "FS", "PATH", "UID:GID", "GROUPS", "ROOT");
-            for ap in meta.list_access_points(fs.as_deref())? {
-                let groups: Vec<String> = ap.identity.groups.iter().map(u32::to_string).collect();
-                let root = ap.creation.map_or("-".to_string(), |c| format!("{}:{} {:o}", c.uid, c.gid, c.mode));
-                println!(
-                    "{:<22} {:<16} {:<24} {:>11} {:<12} {:<18}",
-                    ap.id,
-                    names.get(&ap.fs).map_or("?", String::as_str),
-                    ap.path,
-                    format!("{}:{}", ap.identity.uid, ap.identity.gid),
-                    if groups.is_empty() { "-".to_string() } else { groups.join(",") },
-                    root
-                );
+            let mut query = AccessPointQuery { file_system_id, ..Default::default() };
+            loop {
+                let page = fss.describe_access_points(&query)?;
+                for ap in page.items {
+                    let groups: Vec<String> = ap.posix_user.groups.iter().map(u32::to_string).collect();
+                    let root = ap.creation.map_or("-".to_string(), |c| format!("{}:{} {:o}", c.uid, c.gid, c.mode));
+                    println!(
+                        "{:<22} {:<16} {:<24} {:>11} {:<12} {:<18}",
+                        ap.id,
+                        ap.file_system_name,
+                        ap.path,
+                        format!("{}:{}", ap.posix_user.uid, ap.posix_user.gid),
+                        if groups.is_empty() { "-".to_string() } else { groups.join(",") },
+                        root
+                    );
+                }
+                match page.next {
+                    Some(next) => query.next_token = Some(next),
+                    None => break,
+                }
             }
         }
         ApCommand::Delete { id } => {
-            let ap = meta.delete_access_point(&AccessPointId::parse(&id)?)?;
+            let ap = fss.delete_access_point(&id)?;
             println!("deleted access point {}", ap.id);
         }
     }
@@ -81,10 +94,13 @@ pub fn run(paths: &DataDir, command: ApCommand) -> Result<()> {
 }
 
 /// Owner and mode of the root directory: all three or none, as EFS asks.
-fn root_creation(args: &CreateArgs) -> Result<Option<RootCreation>> {
+fn root_creation(args: &CreateArgs) -> Result<Option<(u64, u64, String)>> {
     match (args.owner_uid, args.owner_gid, &args.mode) {
         (None, None, None) => Ok(None),
-        (Some(uid), Some(gid), Some(mode)) => Ok(Some(RootCreation { uid, gid, mode: parse_mode(mode)? })),
+        (Some(uid), Some(gid), Some(mode)) => {
+            parse_mode(mode)?;
+            Ok(Some((uid.into(), gid.into(), mode.clone())))
+        }
         _ => bail!("--owner-uid, --owner-gid and --mode go together"),
     }
 }

@@ -3,7 +3,9 @@
 use crate::config::DataDir;
 use anyhow::{bail, Result};
 use clap::Subcommand;
-use floe_fs::{BlockStore, FileSystem, FsConfig};
+use floe_fs::{FileSystem, FsConfig};
+use floe_node::filesystems::{DeleteScope, NewFileSystem};
+use floe_node::{Deployment, FileSystems};
 use std::time::Duration;
 
 #[derive(Subcommand)]
@@ -22,30 +24,25 @@ pub fn run(paths: &DataDir, command: FsCommand) -> Result<()> {
     if let FsCommand::Policy(args) = command {
         return crate::policy_cmd::run(paths, args);
     }
-    let meta = paths.meta()?;
+    let fss = service(paths)?;
     match command {
         FsCommand::Create { name } => {
-            let info = meta.create_fs(&name, &uuid::Uuid::new_v4().to_string())?;
-            println!("created file system {} ({})", info.name, info.uuid);
+            let fs = fss.create_file_system(NewFileSystem::named(&name))?;
+            println!("created file system {} ({}), id {}", fs.name, fs.uuid, fs.id);
         }
         FsCommand::List => {
-            println!("{:<24} {:>14} {:>10}  UUID", "NAME", "SIZE", "INODES");
-            for fs in meta.list_fs()? {
-                println!("{:<24} {:>14} {:>10}  {}", fs.name, fs.used_bytes, fs.used_inodes, fs.uuid);
+            println!("{:<24} {:<20} {:>14} {:>10}  UUID", "NAME", "ID", "SIZE", "INODES");
+            for fs in fss.list_file_systems()? {
+                println!("{:<24} {:<20} {:>14} {:>10}  {}", fs.name, fs.id, fs.size_bytes, fs.used_inodes, fs.uuid);
             }
         }
         FsCommand::Delete { name } => {
-            let info = meta.fs_by_name(&name)?;
-            let ttl = FsConfig::default().session_ttl;
-            let live = meta.live_sessions(info.id, ttl)?;
-            if live > 0 {
-                bail!("file system {name} is mounted by {live} client(s); unmount it first");
-            }
-            let blocks = BlockStore::new(paths.objects()?, &info.uuid, &FsConfig::default())?;
-            blocks.delete_all()?;
-            meta.delete_fs(&name)?;
+            let id = fss.id_of_name(&name)?;
+            // The command deletes "a file system and all its data": its access
+            // points go with it (the EFS API refuses instead).
+            let fs = fss.delete_file_system(id.as_str(), DeleteScope::WithAccessPoints)?;
             // The local store leaves the emptied directories of the file system's prefix.
-            let _ = std::fs::remove_dir_all(paths.root.join("objects").join(&info.uuid));
+            let _ = std::fs::remove_dir_all(paths.root.join("objects").join(&fs.uuid));
             let _ = std::fs::remove_dir_all(paths.cache(&name));
             println!("deleted file system {name}");
         }
@@ -54,14 +51,21 @@ pub fn run(paths: &DataDir, command: FsCommand) -> Result<()> {
     Ok(())
 }
 
+/// The file systems service on the data directory, without a node: no functions
+/// to consult and no mounts of its own (`floe mount` clients count as mounted).
+pub fn service(paths: &DataDir) -> Result<FileSystems> {
+    let meta = paths.meta()?;
+    Ok(FileSystems::new(meta, paths.objects()?, None, None, Deployment::default()))
+}
+
 /// Creates file system `name` unless it exists.
 pub fn create_if_missing(paths: &DataDir, name: &str) -> Result<()> {
-    let meta = paths.meta()?;
-    match meta.create_fs(name, &uuid::Uuid::new_v4().to_string()) {
-        Ok(info) => println!("created file system {} ({})", info.name, info.uuid),
-        Err(floe_meta::MetaError::FileSystemExists(_)) => {}
-        Err(e) => return Err(e.into()),
+    let fss = service(paths)?;
+    if fss.id_of_name(name).is_ok() {
+        return Ok(());
     }
+    let fs = fss.create_file_system(NewFileSystem::named(name))?;
+    println!("created file system {} ({}), id {}", fs.name, fs.uuid, fs.id);
     Ok(())
 }
 

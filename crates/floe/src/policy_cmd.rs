@@ -20,9 +20,9 @@ pub struct PolicyArgs {
 /// Shows the policy, after changing what the flags say. Running clients apply a
 /// change within `floe_fs::POLICY_TTL`.
 pub fn run(paths: &DataDir, args: PolicyArgs) -> Result<()> {
-    let meta = paths.meta()?;
-    let info = meta.fs_by_name(&args.name)?;
-    let mut policy: FsPolicy = meta.policy(info.id)?;
+    let fss = crate::fs_cmd::service(paths)?;
+    let id = fss.id_of_name(&args.name)?;
+    let mut policy: FsPolicy = fss.client_policy(id.as_str())?;
     if args.read_only.is_some() || args.root_access.is_some() {
         if let Some(ro) = args.read_only {
             policy.read_only = ro;
@@ -30,7 +30,7 @@ pub fn run(paths: &DataDir, args: PolicyArgs) -> Result<()> {
         if let Some(root) = args.root_access {
             policy.root_squash = !root;
         }
-        meta.set_policy(&args.name, policy)?;
+        fss.set_client_policy(id.as_str(), policy)?;
     }
     println!("read-only:   {}", policy.read_only);
     println!("root-access: {}", !policy.root_squash);
