@@ -183,10 +183,22 @@ fn check(url: &S3Url, store: &dyn ObjectStore) -> Result<(), StoreError> {
     ));
     let body = bytes::Bytes::from_static(b"floe start-up check");
     let probe = async {
-        store.put(&key, PutPayload::from(body.clone())).await?;
-        let read = store.get(&key).await?.bytes().await?;
-        store.delete(&key).await?;
-        Ok::<_, object_store::Error>(read)
+        // A listing first: some servers create a missing bucket on a put, but none
+        // lists one. It asks for one key at most, so a full bucket costs nothing more.
+        let listing = ObjectPath::from(".floe-probe");
+        if let Err(e) = store.list_with_delimiter(Some(&listing)).await {
+            return Err(match e {
+                object_store::Error::NotFound { .. } => Err(()),
+                other => Ok(other),
+            });
+        }
+        let round_trip = async {
+            store.put(&key, PutPayload::from(body.clone())).await?;
+            let read = store.get(&key).await?.bytes().await?;
+            store.delete(&key).await?;
+            Ok::<_, object_store::Error>(read)
+        };
+        round_trip.await.map_err(Ok)
     };
     // Callers may or may not be inside a Tokio runtime: run the probe on a thread and
     // runtime of its own either way.
@@ -196,7 +208,10 @@ fn check(url: &S3Url, store: &dyn ObjectStore) -> Result<(), StoreError> {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
                     StoreError::Check { url: url.url.clone(), reason: format!("cannot start a runtime: {e}") }
                 })?;
-                runtime.block_on(probe).map_err(|e| classify(url, &e))
+                runtime.block_on(probe).map_err(|e| match e {
+                    Ok(e) => classify(url, &e),
+                    Err(()) => StoreError::NoBucket { endpoint: endpoint(url), bucket: url.bucket.clone() },
+                })
             })
             .join()
             .unwrap_or_else(|_| Err(StoreError::Check { url: url.url.clone(), reason: "the check panicked".into() }))
@@ -212,7 +227,7 @@ fn check(url: &S3Url, store: &dyn ObjectStore) -> Result<(), StoreError> {
 
 /// Turns the check's failure into the error that says what to fix.
 fn classify(url: &S3Url, e: &object_store::Error) -> StoreError {
-    let endpoint = url.endpoint.clone().unwrap_or_else(|| format!("AWS S3 in {}", url.region));
+    let endpoint = endpoint(url);
     let bucket = url.bucket.clone();
     let text = e.to_string();
     let code = xml_field(&text, "Code");
@@ -243,6 +258,10 @@ fn classify(url: &S3Url, e: &object_store::Error) -> StoreError {
         }
         _ => StoreError::Check { url: url.url.clone(), reason },
     }
+}
+
+fn endpoint(url: &S3Url) -> String {
+    url.endpoint.clone().unwrap_or_else(|| format!("AWS S3 in {}", url.region))
 }
 
 /// The deepest cause of a transport error, e.g. "Connection refused (os error 111)".
@@ -307,9 +326,10 @@ impl S3Url {
         for (key, value) in parsed.query_pairs() {
             match &*key {
                 "endpoint" => {
-                    let endpoint = url::Url::parse(&value).map_err(|e| format!("endpoint={value}: {e}"))?;
+                    let wrong = || format!("endpoint={value}: expected http://host[:port] or https://host[:port]");
+                    let endpoint = url::Url::parse(&value).map_err(|_| wrong())?;
                     if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
-                        return Err(format!("endpoint={value}: expected http://host[:port] or https://host[:port]"));
+                        return Err(wrong());
                     }
                     s3.endpoint = Some(value.trim_end_matches('/').to_string());
                 }

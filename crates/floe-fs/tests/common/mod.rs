@@ -77,6 +77,23 @@ impl Env {
     }
 }
 
+impl Drop for Env {
+    /// A store other than the temporary directory is emptied (each test has a prefix
+    /// of its own there); not while panicking, when the store may be what failed.
+    fn drop(&mut self) {
+        let Some(store) = &self.store else { return };
+        if std::thread::panicking() {
+            return;
+        }
+        block_on(async {
+            let Ok(objects) = store.list(None).try_collect::<Vec<_>>().await else { return };
+            for o in objects {
+                let _ = store.delete(&o.location).await;
+            }
+        });
+    }
+}
+
 /// Runs a future of the test itself (not of a `FileSystem`) to completion.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
