@@ -289,6 +289,7 @@ fn closed_port() -> u16 {
 
 fn one_line(err: StoreError) -> String {
     let msg = err.to_string();
+    eprintln!("{msg}");
     assert!(!msg.contains('\n'), "not one line: {msg}");
     msg
 }
@@ -334,7 +335,8 @@ fn a_missing_bucket_is_one_line_that_names_it() {
 
 /// Put and get of 1 MiB and 10 MiB objects, local directory (fsync on) against the S3
 /// server, as recorded in ADR 0012:
-/// `eval "$(scripts/s3-server env)"; cargo test --release -p floe-fs --test s3 -- --ignored --nocapture timings`
+/// `eval "$(scripts/s3-server env)"; cargo test -p floe-fs --test s3 -- --ignored --nocapture timings`
+/// (dependencies are built with opt-level 2 in the dev profile).
 #[test]
 #[ignore = "a measurement, not a check"]
 fn timings_of_put_and_get_local_and_s3() {
