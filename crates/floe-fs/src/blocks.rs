@@ -198,10 +198,15 @@ impl BlockStore {
     /// Deletes every block of a slice of `size` bytes (missing objects are fine). A
     /// size of 0 means a slice reserved but never committed, whose length nobody
     /// recorded: its blocks are deleted in order until one is missing (blocks uploaded
-    /// out of order past a gap are left for `fsck` to find as orphans).
+    /// out of order past a gap are left for `fsck` to find as orphans). Each such
+    /// block is looked up before it is deleted: S3 reports deleting a missing object
+    /// as a success, so the delete alone cannot find the end.
     pub(crate) fn delete_slice(&self, slice: SliceId, size: u32) -> Result<()> {
         let known = (size > 0).then(|| (size as usize).div_ceil(self.block_size) as u32);
         for index in 0..known.unwrap_or(u32::MAX) {
+            if known.is_none() && !self.exists(slice, index)? {
+                break;
+            }
             match self.delete_block(slice, index) {
                 Ok(()) => {}
                 Err(object_store::Error::NotFound { .. }) if known.is_none() => break,
@@ -225,6 +230,14 @@ impl BlockStore {
                 Some((SliceId(id.parse().ok()?), index.parse().ok()?))
             })
             .collect())
+    }
+
+    fn exists(&self, slice: SliceId, index: u32) -> Result<bool> {
+        match self.wait(self.store.head(&ObjectPath::from(self.key(slice, index).as_str()))) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes one block object and its cached copies.

@@ -21,6 +21,7 @@ mod gc;
 mod handles;
 mod locks;
 mod read;
+pub mod store;
 mod view;
 mod write;
 

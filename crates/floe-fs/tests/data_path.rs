@@ -1,252 +1,23 @@
-//! The data path of `FileSystem` without FUSE: writes, reads, truncation, holes,
-//! garbage collection, compaction, missing objects and crashes, on the real SQLite
-//! backend and a real local object directory.
+//! The data path of `FileSystem` without FUSE on the real SQLite backend and a real
+//! local object directory: the checks every store passes (`data_checks`), then what
+//! only a local directory can show: crashes of a writer, a full disk, and objects
+//! deleted behind the collector's back.
 
-use floe_fs::{Caller, FileSystem, FsConfig, InodeId, SetAttr};
+use floe_fs::{FileSystem, FsConfig, InodeId, SetAttr};
 use floe_meta::{Meta, SqliteStore};
 use object_store::local::LocalFileSystem;
-use rand::{Rng, RngCore, SeedableRng};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
+#[macro_use]
+mod data_checks;
 
-use common::{count_files, Env};
+use common::Env;
+use data_checks::{create, read_all, root, small_config};
 
-/// Small sizes so that few bytes cross every boundary: blocks, inline limit, buffer.
-fn small_config() -> FsConfig {
-    FsConfig {
-        block_size: 64 << 10,
-        inline_max: 1 << 10,
-        write_buffer: 256 << 10,
-        compact_threshold: 8,
-        gc_interval: Duration::from_secs(3600),
-        ..FsConfig::default()
-    }
-}
-
-fn root() -> Caller {
-    Caller::root()
-}
-
-fn create(fs: &FileSystem, name: &str) -> (u64, InodeId) {
-    let (fh, attr) = fs.create(&root(), InodeId::ROOT, name.as_bytes(), 0o644, 0o022, libc::O_RDWR).expect("create");
-    (fh, attr.ino)
-}
-
-fn read_all(fs: &FileSystem, fh: u64, len: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut off = 0;
-    while off < len {
-        let n = ((len - off) as u32).min(1 << 20);
-        let part = fs.read(fh, off, n).expect("read");
-        if part.is_empty() {
-            break;
-        }
-        off += part.len() as u64;
-        out.extend_from_slice(&part);
-    }
-    out
-}
-
-#[test]
-fn random_writes_match_a_model_across_commits_and_remounts() {
-    let seed: u64 = std::env::var("FLOE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
-    eprintln!("seed {seed} (replay with FLOE_SEED={seed})");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let env = Env::new();
-    let mut model: Vec<u8> = Vec::new();
-    {
-        let fs = env.mount(small_config());
-        let (fh, ino) = create(&fs, "f");
-        let fh2 = fs.open(&root(), ino, libc::O_RDWR).expect("second handle").fh;
-        for step in 0..400 {
-            let handle = if rng.random_bool(0.5) { fh } else { fh2 };
-            match rng.random_range(0..10) {
-                0..=5 => {
-                    let off = rng.random_range(0..(model.len() as u64 + 300_000));
-                    let len = rng.random_range(0..150_000usize);
-                    let mut data = vec![0u8; len];
-                    rng.fill_bytes(&mut data);
-                    fs.write(handle, off, &data).expect("write");
-                    let end = off as usize + len;
-                    if len > 0 && model.len() < end {
-                        model.resize(end, 0);
-                    }
-                    model[off as usize..off as usize + len].copy_from_slice(&data);
-                }
-                6 => fs.flush(handle).expect("flush"),
-                7 => {
-                    let size = rng.random_range(0..(model.len() as u64 + 100_000));
-                    fs.setattr(&root(), ino, &SetAttr { size: Some(size), via_handle: true, ..SetAttr::default() })
-                        .expect("truncate");
-                    model.resize(size as usize, 0);
-                }
-                _ => {
-                    let off = rng.random_range(0..(model.len() as u64 + 10));
-                    let len = rng.random_range(0..200_000u32);
-                    let got = fs.read(handle, off, len).expect("read");
-                    let lo = (off as usize).min(model.len());
-                    let hi = (off as usize + len as usize).min(model.len());
-                    assert_eq!(got.len(), hi - lo, "read length at step {step} (seed {seed})");
-                    assert!(got == model[lo..hi], "read contents at step {step} (seed {seed})");
-                }
-            }
-            assert_eq!(fs.getattr(ino).expect("getattr").size, model.len() as u64, "size at step {step}");
-        }
-        fs.release(fh).expect("release");
-        fs.release(fh2).expect("release");
-        fs.close().expect("close");
-    }
-    let fs = env.mount(small_config());
-    let attr = fs.lookup(&root(), InodeId::ROOT, b"f").expect("lookup after remount");
-    assert_eq!(attr.size, model.len() as u64);
-    let fh = fs.open(&root(), attr.ino, libc::O_RDONLY).expect("open").fh;
-    assert!(read_all(&fs, fh, attr.size) == model, "contents after remount (seed {seed})");
-    fs.release(fh).expect("release");
-    let report = fs.fsck(false).expect("fsck");
-    assert!(report.missing_objects.is_empty() && report.orphan_objects.is_empty(), "{report:?}");
-}
-
-#[test]
-fn sparse_file_over_ten_gib_reads_zeros_in_holes() {
-    let env = Env::new();
-    let fs = env.mount(FsConfig::default());
-    let (fh, ino) = create(&fs, "sparse");
-    let far = (10u64 << 30) + 12345;
-    fs.write(fh, 0, b"head").expect("write head");
-    fs.write(fh, far, b"tail").expect("write tail");
-    fs.flush(fh).expect("flush");
-    assert_eq!(fs.getattr(ino).expect("getattr").size, far + 4);
-    assert_eq!(fs.read(fh, 0, 4).expect("read"), b"head");
-    assert_eq!(fs.read(fh, far - 2, 10).expect("read"), b"\0\0tail");
-    assert!(fs.read(fh, 5 << 30, 1 << 20).expect("read hole").iter().all(|b| *b == 0));
-    fs.release(fh).expect("release");
-}
-
-#[test]
-fn truncate_down_then_up_reads_zeros_past_the_cut() {
-    let env = Env::new();
-    let fs = env.mount(small_config());
-    let (fh, ino) = create(&fs, "t");
-    fs.write(fh, 0, &vec![7u8; 300_000]).expect("write");
-    fs.flush(fh).expect("flush");
-    for (size, via_handle) in [(100_000u64, true), (250_000, false)] {
-        fs.setattr(&root(), ino, &SetAttr { size: Some(size), via_handle, ..SetAttr::default() }).expect("truncate");
-    }
-    let data = read_all(&fs, fh, 250_000);
-    assert_eq!(data.len(), 250_000);
-    assert!(data[..100_000].iter().all(|b| *b == 7));
-    assert!(data[100_000..].iter().all(|b| *b == 0));
-    fs.release(fh).expect("release");
-}
-
-#[test]
-fn deleted_files_objects_are_collected() {
-    let env = Env::new();
-    let fs = env.mount(small_config());
-    let (fh, _) = create(&fs, "big");
-    fs.write(fh, 0, &vec![1u8; 1_000_000]).expect("write");
-    fs.release(fh).expect("release");
-    let stored = env.object_count();
-    assert!(stored >= 1_000_000 / (64 << 10), "{stored} objects for 1 MB in 64 KiB blocks");
-    // Small files are inline: no objects.
-    let (fh, _) = create(&fs, "small");
-    fs.write(fh, 0, b"{\"k\": 1}").expect("write");
-    fs.release(fh).expect("release");
-    assert_eq!(env.object_count(), stored);
-    fs.unlink(&root(), InodeId::ROOT, b"big").expect("unlink");
-    // The unlink wakes the background collector, which may get there first: collecting
-    // here as well must be harmless, and between the two every object goes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while env.object_count() > 0 {
-        fs.collect_garbage().expect("gc");
-        assert!(std::time::Instant::now() < deadline, "{} objects left after collecting", env.object_count());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let report = fs.fsck(false).expect("fsck");
-    assert!(report.clean(), "{report:?}");
-}
-
-#[test]
-fn unlinked_open_file_stays_readable_until_released() {
-    let env = Env::new();
-    let fs = env.mount(small_config());
-    let (fh, ino) = create(&fs, "f");
-    fs.write(fh, 0, &vec![3u8; 200_000]).expect("write");
-    fs.flush(fh).expect("flush");
-    fs.unlink(&root(), InodeId::ROOT, b"f").expect("unlink");
-    assert_eq!(fs.read(fh, 199_990, 100).expect("read after unlink"), vec![3u8; 10]);
-    fs.write(fh, 0, b"still writable").expect("write after unlink");
-    fs.release(fh).expect("release");
-    assert_eq!(fs.getattr(ino).map_err(|e| e.errno()).expect_err("purged"), libc::ENOENT);
-    fs.collect_garbage().expect("gc");
-    assert_eq!(env.object_count(), 0);
-}
-
-#[test]
-fn compaction_keeps_contents_and_frees_old_slices() {
-    let env = Env::new();
-    let fs = env.mount(small_config());
-    let (fh, ino) = create(&fs, "frag");
-    let mut model = vec![0u8; 100_000];
-    for i in 0..20u8 {
-        let off = i as usize * 4_000;
-        let data = vec![i + 1; 10_000];
-        fs.write(fh, off as u64, &data).expect("write");
-        fs.flush(fh).expect("flush each write: one slice each");
-        model[off..off + 10_000].copy_from_slice(&data);
-    }
-    model.truncate(19 * 4_000 + 10_000);
-    assert!(fs.meta().read_chunk(fs.info().id, ino, 0).expect("chunk").len() >= 20);
-    assert_eq!(fs.compact().expect("compact"), 1);
-    assert_eq!(fs.meta().read_chunk(fs.info().id, ino, 0).expect("chunk").len(), 1);
-    assert!(read_all(&fs, fh, model.len() as u64) == model);
-    fs.collect_garbage().expect("gc");
-    let report = fs.fsck(false).expect("fsck");
-    assert!(report.clean(), "{report:?}");
-    fs.release(fh).expect("release");
-}
-
-#[test]
-fn append_handles_write_at_the_end() {
-    let env = Env::new();
-    let fs = env.mount(small_config());
-    let (fh, ino) = create(&fs, "log");
-    let a = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open a").fh;
-    let b = fs.open(&root(), ino, libc::O_WRONLY | libc::O_APPEND).expect("open b").fh;
-    for i in 0..50 {
-        fs.write(if i % 2 == 0 { a } else { b }, 0, format!("line {i:02}\n").as_bytes()).expect("append");
-        if i % 7 == 0 {
-            fs.flush(a).expect("flush");
-        }
-    }
-    let expected: String = (0..50).map(|i| format!("line {i:02}\n")).collect();
-    assert_eq!(read_all(&fs, fh, 10_000), expected.as_bytes());
-    for h in [a, b, fh] {
-        fs.release(h).expect("release");
-    }
-}
-
-#[test]
-fn a_missing_object_is_an_io_error_not_a_crash() {
-    let env = Env::new();
-    let config = FsConfig { memory_cache: 0, ..small_config() };
-    let fs = env.mount(config.clone());
-    let (fh, ino) = create(&fs, "f");
-    fs.write(fh, 0, &vec![9u8; 300_000]).expect("write");
-    fs.release(fh).expect("release");
-    fs.close().expect("close");
-    std::fs::remove_dir_all(env.dir.path().join("objects/uuid-t")).expect("delete objects");
-    let fs = env.mount(config);
-    let fh = fs.open(&root(), ino, libc::O_RDONLY).expect("open").fh;
-    let err = fs.read(fh, 0, 4096).expect_err("read of a lost block");
-    assert_eq!(err.errno(), libc::EIO);
-    assert!(fs.getattr(InodeId::ROOT).is_ok());
-    assert!(!fs.fsck(false).expect("fsck").missing_objects.is_empty());
-    fs.release(fh).expect("release");
-}
+data_path_checks!(Some(Env::new()));
 
 /// The writer of the crash test, run in a child process that the test kills with
 /// SIGKILL once it has committed one file and left another one half written.
@@ -254,7 +25,7 @@ fn a_missing_object_is_an_io_error_not_a_crash() {
 #[ignore = "the child role of a_crashed_writer_leaves_committed_data_and_collectable_leftovers, which runs it"]
 fn crash_writer_child() {
     let Some(dir) = std::env::var_os("FLOE_CRASH_DIR") else { return };
-    let env = Env { dir: tempfile::TempDir::new_in(&dir).expect("unused") };
+    let env = Env { dir: tempfile::TempDir::new_in(&dir).expect("unused"), store: None };
     let meta = Meta::new(SqliteStore::open(&Path::new(&dir).join("meta.db")).expect("open sqlite"));
     let objects = Arc::new(LocalFileSystem::new_with_prefix(Path::new(&dir).join("objects")).expect("objects"));
     let fs = FileSystem::mount(meta, objects, "t", crash_config()).expect("mount");
@@ -313,31 +84,6 @@ fn a_crashed_writer_leaves_committed_data_and_collectable_leftovers() {
     assert!(after.clean(), "{after:?}");
     // Only the durable file's objects remain: 200,000 bytes in 64 KiB blocks.
     assert_eq!(env.object_count(), 4);
-}
-
-#[test]
-fn open_with_o_trunc_cuts_at_the_next_commit_and_reads_as_cut_before() {
-    let env = Env::new();
-    let fs = env.mount(small_config());
-    let (fh, ino) = create(&fs, "f");
-    fs.write(fh, 0, &vec![1u8; 300_000]).expect("write");
-    fs.release(fh).expect("release");
-    let w = fs.open(&root(), ino, libc::O_RDWR | libc::O_TRUNC).expect("open O_TRUNC").fh;
-    assert_eq!(fs.getattr(ino).expect("getattr").size, 0);
-    assert!(fs.read(w, 0, 100).expect("read").is_empty());
-    fs.write(w, 10, b"abc").expect("write past a hole");
-    assert_eq!(fs.read(w, 0, 100).expect("read"), b"\0\0\0\0\0\0\0\0\0\0abc");
-    fs.release(w).expect("release");
-    assert_eq!(fs.getattr(ino).expect("getattr").size, 13);
-    let r = fs.open(&root(), ino, libc::O_RDONLY).expect("open").fh;
-    assert_eq!(fs.read(r, 0, 100).expect("read"), b"\0\0\0\0\0\0\0\0\0\0abc");
-    fs.release(r).expect("release");
-    // Opening with O_TRUNC and closing without writing still empties the file.
-    let w = fs.open(&root(), ino, libc::O_WRONLY | libc::O_TRUNC).expect("open O_TRUNC").fh;
-    fs.release(w).expect("release");
-    assert_eq!(fs.getattr(ino).expect("getattr").size, 0);
-    fs.collect_garbage().expect("gc");
-    assert_eq!(env.object_count(), 0, "the truncated file's objects are collected");
 }
 
 #[test]
@@ -407,25 +153,6 @@ fn nix_free_bytes(path: &Path) -> u64 {
 
 fn nix_is_root() -> bool {
     nix::unistd::geteuid().is_root()
-}
-
-#[test]
-fn the_disk_cache_serves_repeated_reads() {
-    let env = Env::new();
-    let cache = env.dir.path().join("cache");
-    let config = FsConfig { memory_cache: 0, disk_cache: Some((cache.clone(), 64 << 20)), ..small_config() };
-    let fs = env.mount(config.clone());
-    let (fh, ino) = create(&fs, "f");
-    fs.write(fh, 0, &vec![2u8; 500_000]).expect("write");
-    fs.release(fh).expect("release");
-    fs.close().expect("close");
-    let fs = env.mount(config);
-    let fh = fs.open(&root(), ino, libc::O_RDONLY).expect("open").fh;
-    assert!(read_all(&fs, fh, 500_000) == vec![2u8; 500_000], "first read fills the cache");
-    assert!(count_files(&cache) >= 500_000 / (64 << 10), "blocks are in the disk cache");
-    std::fs::remove_dir_all(env.dir.path().join("objects/uuid-t")).expect("lose the objects");
-    assert!(read_all(&fs, fh, 500_000) == vec![2u8; 500_000], "the second read comes from the disk cache");
-    fs.release(fh).expect("release");
 }
 
 /// Close-to-open between two clients: an open tells whether what this client cached of

@@ -1,8 +1,7 @@
 //! Where floe keeps its data, and opening the embedded backends there.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use floe_meta::{Meta, SqliteStore};
-use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,18 +44,12 @@ impl DataDir {
         Ok(Meta::new(store))
     }
 
+    /// The object store: the one `FLOE_STORE` names (`s3://bucket?...` or
+    /// `file:///path`, see `floe_fs::store`) when it is set, else `objects/`. An S3
+    /// store is checked here, so a wrong one stops the command at once.
     pub fn objects(&self) -> Result<Arc<dyn ObjectStore>> {
-        let dir = self.root.join("objects");
-        if !dir.is_dir() {
-            bail!("the object directory {} is missing", dir.display());
-        }
-        // Objects are synced before the commit that makes them visible, so that what an
-        // fsync returned for survives a power cut too (see `FileSystem::fsync`).
-        Ok(Arc::new(
-            LocalFileSystem::new_with_prefix(&dir)
-                .with_context(|| format!("object directory {}", dir.display()))?
-                .with_fsync(true),
-        ))
+        let url = std::env::var("FLOE_STORE").ok().filter(|u| !u.is_empty());
+        Ok(floe_fs::store::open_url(url.as_deref(), &self.root.join("objects"))?)
     }
 
     pub fn cache(&self, fs: &str) -> PathBuf {
