@@ -280,26 +280,30 @@ async fn only_the_environment_reaches_its_runtime_api() {
     assert_eq!(json(&node.invoke("shell", r#"{"k":2}"#).await)["echo"]["k"], 2);
 }
 
-/// `cpu.shares` of this process's environments that have processes of their own
-/// (prepared sandboxes hold only a thread of this process) (cgroup v1).
+/// Memory of the environment the CPU-share test looks at: no other test uses it,
+/// so that environments of tests running beside it in this process are told apart.
+const SHARE_TEST_MEMORY_MB: u64 = 777;
+
+/// `cpu.shares` of this process's environments whose memory limit is
+/// [`SHARE_TEST_MEMORY_MB`] (cgroup v1).
 fn live_cpu_shares() -> Option<Vec<u64>> {
-    let dir = std::path::Path::new("/sys/fs/cgroup/cpu/floe");
-    if !dir.is_dir() {
+    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu/floe");
+    let memory = std::path::Path::new("/sys/fs/cgroup/memory/floe");
+    if !cpu.is_dir() || !memory.is_dir() {
         return None;
     }
     let prefix = format!("env-{}-", std::process::id());
+    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<u64>().ok());
     let mut shares = Vec::new();
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+    for entry in std::fs::read_dir(cpu).ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(&prefix) {
             continue;
         }
-        let procs = std::fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
-        let me = std::process::id().to_string();
-        if !procs.lines().any(|p| !p.trim().is_empty() && p.trim() != me) {
+        if read(memory.join(&name).join("memory.limit_in_bytes")) != Some(SHARE_TEST_MEMORY_MB << 20) {
             continue;
         }
-        let s = std::fs::read_to_string(entry.path().join("cpu.shares")).unwrap_or_default();
-        shares.extend(s.trim().parse::<u64>().ok());
+        shares.extend(read(entry.path().join("cpu.shares")));
     }
     Some(shares)
 }
@@ -318,7 +322,7 @@ async fn init_runs_with_a_full_cpu_share_then_the_memory_share() {
     let bootstrap = SHELL_BOOTSTRAP.replacen("echo \"init", "sleep 1\necho \"init", 1);
     let code = code(&[("bootstrap", bootstrap.as_str(), true)]);
     let mut s = settings("provided", "x");
-    s.memory_mb = Some(256);
+    s.memory_mb = Some(SHARE_TEST_MEMORY_MB as u32);
     node.create("slow-init", s, code.path()).await;
     let functions = node.functions.clone();
     let call = tokio::spawn(async move { functions.invoke("slow-init", floe_lambda::InvokeRequest::sync("{}")).await });
@@ -333,5 +337,5 @@ async fn init_runs_with_a_full_cpu_share_then_the_memory_share() {
     }
     let result = call.await.expect("join").expect("invoke");
     assert_eq!(result.function_error, None);
-    assert_eq!(live_cpu_shares(), Some(vec![256]), "after init, the share is the function's memory");
+    assert_eq!(live_cpu_shares(), Some(vec![SHARE_TEST_MEMORY_MB]), "after init, the share is the function's memory");
 }
