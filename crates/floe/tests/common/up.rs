@@ -92,15 +92,15 @@ impl Up {
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         let err_lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        {
+        let err_reader = {
             let err_lines = err_lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     eprintln!("[floe up] {line}");
                     err_lines.lock().unwrap().push_str(&(line + "\n"));
                 }
-            });
-        }
+            })
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut banner = String::new();
@@ -120,8 +120,12 @@ impl Up {
         let banner = match rx.recv_timeout(super::DEADLINE) {
             Ok(Some(b)) => b,
             other => {
-                let _ = child.kill();
+                // Its output ended: it is exiting on its own; else it hangs.
+                if other.is_err() {
+                    let _ = child.kill();
+                }
                 let _ = child.wait();
+                let _ = err_reader.join();
                 let err = err_lines.lock().unwrap().clone();
                 return Err((format!("{other:?}"), err));
             }
