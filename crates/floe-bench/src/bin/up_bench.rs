@@ -284,7 +284,7 @@ fn run(args: Args) -> Result<()> {
         "elasticfilesystem",
         "POST",
         "/2015-02-01/access-points",
-        json!({"FileSystemId": fs_id, "PosixUser": {"Uid": 1000, "Gid": 1000},
+        json!({"ClientToken": "bench-ap", "FileSystemId": fs_id, "PosixUser": {"Uid": 1000, "Gid": 1000},
                "RootDirectory": {"Path": "/bench", "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "755"}}}),
     )?;
     let ap_arn = ap["AccessPointArn"].as_str().context("AccessPointArn")?.to_string();
