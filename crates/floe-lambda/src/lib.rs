@@ -15,7 +15,7 @@ mod peer;
 mod runtime_api;
 pub mod runtimes;
 mod service;
-mod time;
+pub mod time;
 
 pub use environment::{HostConfig, InvokeContext, Outcome, RUNTIME_DIR};
 pub use error::{ErrorKind, LambdaError, Result};

@@ -1,9 +1,10 @@
-//! Wall-clock formatting for logs and API fields, in UTC.
+//! Wall-clock formatting for logs and API fields, in UTC: the one calendar
+//! conversion floe has (the API's SigV4 dates and the triggers' event times use it).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Calendar fields of a Unix time in milliseconds.
-pub(crate) struct Utc {
+pub struct Utc {
     pub year: i64,
     pub month: u32,
     pub day: u32,
@@ -13,7 +14,7 @@ pub(crate) struct Utc {
     pub millis: u32,
 }
 
-pub(crate) fn now_millis() -> u64 {
+pub fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 

@@ -47,7 +47,9 @@ impl Remote {
     /// A mount source as the API takes it: an access point id becomes its ARN.
     fn access_point_arn(&self, source: &str) -> String {
         if source.starts_with("fsap-") {
-            format!("arn:aws:elasticfilesystem:{}:{}:access-point/{source}", self.node.region, self.node.account_id)
+            let deployment =
+                floe_node::Deployment { region: self.node.region.clone(), account_id: self.node.account_id.clone() };
+            deployment.arn("elasticfilesystem", &format!("access-point/{source}"))
         } else {
             source.to_string()
         }

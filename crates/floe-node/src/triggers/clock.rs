@@ -1,50 +1,21 @@
 //! The two ways API Gateway writes a time: ISO 8601 in the management API
 //! (`createdDate`) and the common log format in events (`requestContext.time`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use floe_lambda::time::Utc;
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A UTC date and time of day.
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u64,
-    minute: u64,
-    second: u64,
-}
-
-fn civil(ms: u64) -> Civil {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Civil { year, month, day, hour: rem / 3600, minute: rem % 3600 / 60, second: rem % 60 }
-}
+pub use floe_lambda::time::now_millis as now_ms;
 
 /// `2026-12-03T10:22:29Z`.
 pub fn iso8601(ms: u64) -> String {
-    let c = civil(ms);
+    let c = Utc::from_millis(ms);
     format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second)
 }
 
 /// `03/Dec/2026:10:22:29 +0000`.
 pub fn clf_time(ms: u64) -> String {
-    let c = civil(ms);
+    let c = Utc::from_millis(ms);
     let month = MONTHS[(c.month - 1) as usize];
     format!("{:02}/{month}/{:04}:{:02}:{:02}:{:02} +0000", c.day, c.year, c.hour, c.minute, c.second)
 }
