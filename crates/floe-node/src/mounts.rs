@@ -121,7 +121,12 @@ impl AccessPointMounts {
         if let Some(client) = state.clients.get(fs_name) {
             return Ok(Arc::clone(client));
         }
-        let fs = FileSystem::mount(self.meta.clone(), Arc::clone(&self.objects), fs_name, self.fs_config.clone())
+        // One disk cache directory per file system: each client bounds its own.
+        let mut config = self.fs_config.clone();
+        if let Some((dir, limit)) = config.disk_cache.take() {
+            config.disk_cache = Some((dir.join(fs_name), limit));
+        }
+        let fs = FileSystem::mount(self.meta.clone(), Arc::clone(&self.objects), fs_name, config)
             .map_err(|e| LambdaError::new(ErrorKind::EfsMountFailure, format!("file system {fs_name}: {e}")))?;
         let client = Arc::new(floe_fuse::Client::new(fs));
         state.clients.insert(fs_name.to_string(), Arc::clone(&client));

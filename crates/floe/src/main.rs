@@ -23,6 +23,16 @@ struct Cli {
     /// Where floe keeps its metadata database, objects and caches.
     #[arg(long, global = true, env = "FLOE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The metadata engine shared by the nodes: postgres://user:password@host/db
+    /// (default: SQLite in the data directory; or `meta =` in its floe.toml).
+    #[arg(long, global = true, env = "FLOE_META", value_name = "URL")]
+    meta: Option<String>,
+    /// The object store shared by the nodes:
+    /// s3://bucket[/prefix]?endpoint=http://host:port&region=R&path_style=true, with
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: the data directory's
+    /// objects/; or `store =` in its floe.toml).
+    #[arg(long, global = true, env = "FLOE_STORE", value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,9 +100,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let paths = config::DataDir::resolve(cli.data_dir)?;
+    let paths = config::DataDir::resolve(cli.data_dir, cli.meta, cli.store)?;
     match cli.command {
-        Command::Up(args) => up::run(&paths, args),
+        Command::Up(args) => up::run(paths, args),
         Command::Fs { command } => fs_cmd::run(&paths, command),
         Command::Ap { command } => ap_cmd::run(&paths, command),
         Command::Fn { command } => fn_cmd::run(&paths, command),

@@ -217,6 +217,7 @@ fn spawn_background(paths: &DataDir, args: &MountArgs) -> Result<()> {
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .arg("--data-dir")
         .arg(&paths.root)
+        .envs(paths.backend_env())
         .arg("mount")
         .arg(&args.name)
         .arg(&dir)

@@ -23,6 +23,13 @@ struct ConfigFile {
     region: Option<String>,
     account_id: Option<String>,
     account_concurrency: Option<u32>,
+    /// Read by `DataDir` (every command uses the same backends).
+    #[allow(dead_code)]
+    meta: Option<String>,
+    #[allow(dead_code)]
+    store: Option<String>,
+    cache_size: Option<u64>,
+    session_ttl: Option<f64>,
 }
 
 /// What `floe up` runs with.
@@ -32,6 +39,10 @@ pub struct UpConfig {
     pub trigger_listen: SocketAddr,
     pub deployment: Deployment,
     pub account_concurrency: u32,
+    /// MiB of the node-local disk cache of file blocks (0: none).
+    pub cache_size: u64,
+    /// How long a dead node's file system sessions (and their locks) outlive it.
+    pub session_ttl: std::time::Duration,
 }
 
 fn addr(value: &str, key: &str, file: &Path) -> Result<SocketAddr> {
@@ -80,7 +91,19 @@ impl UpConfig {
         if account_concurrency == 0 {
             bail!("account concurrency must be at least 1");
         }
-        Ok(UpConfig { listen, trigger_listen, deployment: Deployment { region, account_id }, account_concurrency })
+        let cache_size = args.cache_size.or(file.cache_size).unwrap_or(1024);
+        let session_ttl = args.session_ttl.or(file.session_ttl).unwrap_or(60.0);
+        if !(1.0..=86_400.0).contains(&session_ttl) {
+            bail!("session ttl {session_ttl} is not between 1 and 86400 seconds");
+        }
+        Ok(UpConfig {
+            listen,
+            trigger_listen,
+            deployment: Deployment { region, account_id },
+            account_concurrency,
+            cache_size,
+            session_ttl: std::time::Duration::from_secs_f64(session_ttl),
+        })
     }
 }
 

@@ -32,12 +32,23 @@ pub struct UpArgs {
     /// Most environments busy at once on this node (default 1000).
     #[arg(long)]
     pub account_concurrency: Option<u32>,
+    /// MiB of the node-local disk cache of file blocks, 0 for none (default 1024).
+    #[arg(long, value_name = "MIB")]
+    pub cache_size: Option<u64>,
+    /// Seconds after which the file system sessions of a node that died (and the
+    /// locks they held) expire (default 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub session_ttl: Option<f64>,
     /// A TOML file with these settings (default: <data dir>/floe.toml when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
 }
 
-pub fn run(paths: &DataDir, args: UpArgs) -> Result<()> {
+pub fn run(mut paths: DataDir, args: UpArgs) -> Result<()> {
+    if let Some(file) = &args.config {
+        paths.use_config_file(file)?;
+    }
+    let paths = &paths;
     let config = UpConfig::load(paths, &args)?;
     // One node per data directory: the lock is held for the node's whole life.
     let lock = crate::node_config::NodeLock::take(paths)?;
@@ -67,11 +78,13 @@ async fn serve(
     lock: &crate::node_config::NodeLock,
 ) -> Result<()> {
     let meta = paths.meta()?;
-    let objects = paths.objects()?;
+    let objects = tokio::task::block_in_place(|| paths.objects())?;
     let key = credentials::ensure(&meta, paths)?;
     let deployment = config.deployment.clone();
     let mut settings = NodeSettings::new(paths.root.join("node"), deployment.clone());
     settings.functions.invoker.account_concurrency = config.account_concurrency;
+    settings.fs.session_ttl = config.session_ttl;
+    settings.fs.disk_cache = (config.cache_size > 0).then(|| (paths.root.join("cache"), config.cache_size << 20));
     let node = Node::open(meta, objects, settings).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let api_addr = api_listener.local_addr()?;
     let trigger_addr = trigger_listener.local_addr()?;
@@ -142,8 +155,10 @@ async fn wait_for_signal() -> Result<()> {
 
 fn print_banner(paths: &DataDir, endpoint: &str, triggers: &str, region: &str, profile: &credentials::Profile) {
     let mut text = format!(
-        "floe is up\n  data      {}\n  API       {endpoint}   (AWS Lambda, EFS, API Gateway v2; region {region})\n  triggers  {triggers}\n",
-        paths.root.display()
+        "floe is up\n  data      {}\n  metadata  {}\n  objects   {}\n  API       {endpoint}   (AWS Lambda, EFS, API Gateway v2; region {region})\n  triggers  {triggers}\n",
+        paths.root.display(),
+        paths.meta_description(),
+        paths.store_description(),
     );
     match &profile.written {
         Ok(files) => text.push_str(&format!(

@@ -10,6 +10,7 @@
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod up;
 
 use std::ffi::{CString, OsStr};
@@ -76,6 +77,11 @@ pub fn fuse_available() -> Result<(), String> {
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// Whether this is CI, which must run every test.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Skips a test: fails it under CI, which must run every test.
@@ -169,8 +175,18 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    let mut cmd = Command::new(FLOE);
+    cmd.env_remove("FLOE_META").env_remove("FLOE_STORE");
+    run_command(cmd, args)
+}
+
+fn run_command<I, S>(mut cmd: Command, args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
-    let out = Command::new(FLOE)
+    let out = cmd
         .args(&args)
         .env_remove("FLOE_DATA_DIR")
         .env_remove("FLOE_LOG")
@@ -180,9 +196,12 @@ where
     Run::from_output(args.iter().map(|a| a.to_string_lossy().into_owned()).collect(), out)
 }
 
-/// A data directory of its own, deleted at the end of the test.
+/// A data directory of its own, deleted at the end of the test, with the embedded
+/// backends in it, or shared ones ([`backends`]) when the test asks for them or
+/// `FLOE_TEST_BACKENDS=shared` says so.
 pub struct Floe {
     dir: tempfile::TempDir,
+    backends: Option<std::sync::Arc<backends::Backends>>,
 }
 
 impl Default for Floe {
@@ -193,7 +212,30 @@ impl Default for Floe {
 
 impl Floe {
     pub fn new() -> Floe {
-        Floe { dir: tempfile::Builder::new().prefix("floe-e2e-data-").tempdir().expect("create a data dir") }
+        let backends = backends::shared_by_default().then(|| {
+            let b = backends::Backends::new().unwrap_or_else(|reason| panic!("FLOE_TEST_BACKENDS=shared: {reason}"));
+            std::sync::Arc::new(b)
+        });
+        Floe::on(backends)
+    }
+
+    /// A data directory of its own on `backends` (shared with other `Floe`s: nodes
+    /// of one cluster), or on the embedded ones.
+    pub fn on(backends: Option<std::sync::Arc<backends::Backends>>) -> Floe {
+        let dir = tempfile::Builder::new().prefix("floe-e2e-data-").tempdir().expect("create a data dir");
+        Floe { dir, backends }
+    }
+
+    pub fn backends(&self) -> Option<&std::sync::Arc<backends::Backends>> {
+        self.backends.as_ref()
+    }
+
+    /// Points a command at this data directory's backends.
+    pub fn backend_env(&self, cmd: &mut Command) {
+        cmd.env_remove("FLOE_META").env_remove("FLOE_STORE");
+        if let Some(b) = &self.backends {
+            cmd.envs(b.env());
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -208,7 +250,9 @@ impl Floe {
     {
         let mut all: Vec<std::ffi::OsString> = vec!["--data-dir".into(), self.data_dir().into()];
         all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
-        floe_raw(all)
+        let mut cmd = Command::new(FLOE);
+        self.backend_env(&mut cmd);
+        run_command(cmd, all)
     }
 
     /// `floe fs create NAME`, which must succeed.

@@ -71,6 +71,7 @@ impl Up {
     pub fn try_start(floe: &Floe, home: &Path, extra: &[&str]) -> Result<Up, (String, String)> {
         std::fs::create_dir_all(home).expect("create HOME");
         let mut cmd = Command::new(FLOE);
+        floe.backend_env(&mut cmd);
         cmd.arg("--data-dir").arg(floe.data_dir()).arg("up");
         if !extra.iter().any(|a| a.starts_with("--listen")) {
             cmd.args(["--listen", "127.0.0.1:0"]);

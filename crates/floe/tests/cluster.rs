@@ -1,0 +1,352 @@
+//! Several nodes, as an operator runs them: two `floe up` processes with data
+//! directories, ports and caches of their own, sharing one PostgreSQL database (a
+//! schema of the test's own) and one S3 bucket (a prefix of the test's own), driven
+//! with the real boto3 and HTTP clients. Functions defined through one node run on the
+//! other; files and locks are shared; reserved concurrency holds across the cluster;
+//! a node killed with SIGKILL loses its locks once its session expires, and rejoins
+//! when it restarts.
+//!
+//! Needs `FLOE_TEST_POSTGRES` and `FLOE_TEST_S3` (`scripts/test` sets them); without
+//! them the tests say they are skipped, except under CI.
+
+mod common;
+
+use common::backends::Backends;
+use common::up::{python_zip_script, Up};
+use common::Floe;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Seconds a dead node's file system sessions (and locks) outlive it, in these tests.
+const SESSION_TTL: &str = "3";
+
+/// A cluster's nodes: each a data directory (on the shared backends), a HOME for
+/// its `floe` profile, and the running `floe up`.
+struct Node {
+    floe: Floe,
+    home: tempfile::TempDir,
+    up: Option<Up>,
+}
+
+impl Node {
+    fn up(&self) -> &Up {
+        self.up.as_ref().expect("the node is running")
+    }
+
+    fn start(&mut self) {
+        self.up = Some(Up::start(&self.floe, self.home.path(), &["--session-ttl", SESSION_TTL]));
+    }
+}
+
+/// `n` nodes on fresh shared backends, or `None` (said) when the test cannot run.
+fn cluster(test: &str, n: usize) -> Option<(Arc<Backends>, Vec<Node>)> {
+    if let Some(reason) = common::up::unavailable() {
+        common::skip(test, &reason);
+        return None;
+    }
+    let backends = match Backends::new() {
+        Ok(b) => Arc::new(b),
+        Err(reason) => {
+            common::skip(test, &reason);
+            return None;
+        }
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        let mut node =
+            Node { floe: Floe::on(Some(Arc::clone(&backends))), home: tempfile::tempdir().expect("home"), up: None };
+        node.start();
+        nodes.push(node);
+    }
+    Some((backends, nodes))
+}
+
+/// A function over an access point (uid/gid 1001, root /data) that reads, writes,
+/// appends to and locks files, as the payload says.
+const FILES: &str = r#"import fcntl, json, os, time
+
+ROOT = '/mnt/data'
+
+def try_lock(path, kind):
+    f = open(path, 'a')
+    try:
+        if kind == 'flock':
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+        return True
+    except OSError:
+        return False
+    finally:
+        f.close()
+
+def handler(event, context):
+    op = event['op']
+    path = os.path.join(ROOT, event.get('name', ''))
+    if op == 'write':
+        with open(path, 'w') as f:
+            f.write(event['text'] * event.get('repeat', 1))
+        return {'ok': True}
+    if op == 'read':
+        try:
+            with open(path) as f:
+                return {'text': f.read()}
+        except FileNotFoundError:
+            return {'missing': True}
+    if op == 'exists':
+        return {'exists': os.path.exists(path)}
+    if op == 'lock':
+        return {'locked': try_lock(path, event['kind'])}
+    if op == 'hold':
+        # Takes both kinds of lock on `name`, says so, then appends numbered lines to
+        # `name`.log (each fsynced) until the invocation times out or the node dies.
+        f = open(path, 'a')
+        fcntl.flock(f, fcntl.LOCK_EX)
+        g = open(path + '.range', 'a')
+        fcntl.lockf(g, fcntl.LOCK_EX, 10, 0)
+        with open(path + '.held', 'w') as m:
+            m.write('held')
+        with open(path + '.log', 'a') as log:
+            i = 0
+            while True:
+                log.write('line %08d %s\n' % (i, 'x' * 100))
+                log.flush()
+                os.fsync(log.fileno())
+                i += 1
+    if op == 'block':
+        # Holds the invocation until `name` exists (reserved-concurrency tests), after
+        # saying it started.
+        with open(path + '.started.' + event['id'], 'w') as m:
+            m.write('started')
+        deadline = time.time() + 120
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.02)
+        return {'released': os.path.exists(path)}
+    raise ValueError('unknown op ' + op)
+"#;
+
+/// Through `node`: the file system, its access point and the `files` function.
+/// Returns the file system id.
+fn set_up_files(up: &Up) -> String {
+    let script = format!(
+        "{zip}\
+fs = efs.create_file_system(CreationToken='cluster')\n\
+ap = efs.create_access_point(FileSystemId=fs['FileSystemId'], PosixUser={{'Uid': 1001, 'Gid': 1001}},\n\
+    RootDirectory={{'Path': '/data', 'CreationInfo': {{'OwnerUid': 1001, 'OwnerGid': 1001, 'Permissions': '750'}}}})\n\
+f = lam.create_function(FunctionName='files', Runtime='python3.11', Role='arn:aws:iam::000000000000:role/files',\n\
+    Handler='app.handler', Code={{'ZipFile': ZIP}}, Timeout=300,\n\
+    FileSystemConfigs=[{{'Arn': ap['AccessPointArn'], 'LocalMountPath': '/mnt/data'}}])\n\
+out({{'fs': fs['FileSystemId'], 'state': f['State']}})\n",
+        zip = python_zip_script(&[("app.py", FILES)])
+    );
+    let made = up.boto3(&script);
+    assert_eq!(made["state"], "Active");
+    made["fs"].as_str().expect("fs id").to_string()
+}
+
+/// Invokes `files` synchronously through `up`; the function's result.
+fn files(up: &Up, payload: Value) -> Value {
+    let script = format!(
+        "r = lam.invoke(FunctionName='files', Payload={payload})\n\
+         body = r['Payload'].read().decode()\n\
+         out({{'status': r['StatusCode'], 'error': r.get('FunctionError'), 'body': body}})\n",
+        payload = serde_json::to_string(&payload.to_string()).expect("a JSON string")
+    );
+    let r = up.boto3(&script);
+    assert_eq!((r["status"].as_i64(), &r["error"]), (Some(200), &Value::Null), "files({payload}): {r}");
+    serde_json::from_str(r["body"].as_str().unwrap_or("null")).expect("the function answers JSON")
+}
+
+#[test]
+fn functions_and_files_are_shared_between_nodes() {
+    let Some((_backends, nodes)) = cluster(function_name!(), 2) else { return };
+    let (a, b) = (nodes[0].up(), nodes[1].up());
+    set_up_files(a);
+
+    // Defined through A, listed and run through B.
+    let listed = b.boto3("out([f['FunctionName'] for f in lam.list_functions()['Functions']])");
+    assert_eq!(listed, json!(["files"]));
+    let fss = b.boto3("out([f['FileSystemId'] for f in efs.describe_file_systems()['FileSystems']])");
+    assert_eq!(fss.as_array().map(Vec::len), Some(1), "B sees A's file system: {fss}");
+
+    // Read after close, both ways, through each node's own mount and cache.
+    assert_eq!(files(b, json!({"op": "read", "name": "note"})), json!({"missing": true}));
+    files(a, json!({"op": "write", "name": "note", "text": "written on A"}));
+    assert_eq!(files(b, json!({"op": "read", "name": "note"})), json!({"text": "written on A"}));
+    files(b, json!({"op": "write", "name": "note", "text": "rewritten on B, longer than before"}));
+    assert_eq!(files(a, json!({"op": "read", "name": "note"})), json!({"text": "rewritten on B, longer than before"}));
+    let big = "0123456789abcdef".repeat(1 << 16); // 1 MiB: block objects in S3, not inline
+    files(a, json!({"op": "write", "name": "big", "text": "0123456789abcdef", "repeat": 1 << 16}));
+    assert_eq!(files(b, json!({"op": "read", "name": "big"}))["text"].as_str(), Some(big.as_str()));
+
+    // Both nodes' credentials are the deployment's: one key pair in the metadata.
+    let ka = std::fs::read_to_string(nodes[0].floe.data_dir().join("credentials")).expect("A's credentials");
+    let kb = std::fs::read_to_string(nodes[1].floe.data_dir().join("credentials")).expect("B's credentials");
+    assert_eq!(ka, kb, "every node serves the same key pair");
+}
+
+#[test]
+fn a_killed_node_loses_its_locks_and_rejoins() {
+    let Some((_backends, mut nodes)) = cluster(function_name!(), 2) else { return };
+    let fs_id = set_up_files(nodes[0].up());
+    // A holds a flock and a byte-range lock and writes, in an asynchronous invocation.
+    let held = nodes[0].up().boto3(
+        "r = lam.invoke(FunctionName='files', InvocationType='Event', Payload=json.dumps({'op': 'hold', 'name': 'lock'}))\n\
+         out(r['StatusCode'])",
+    );
+    assert_eq!(held, json!(202));
+    let b = nodes[1].up();
+    common::wait_for("A to hold its locks", || {
+        files(b, json!({"op": "exists", "name": "lock.held"}))["exists"] == true
+    });
+    // Held across nodes: B can take neither lock.
+    assert_eq!(files(b, json!({"op": "lock", "name": "lock", "kind": "flock"})), json!({"locked": false}));
+    assert_eq!(files(b, json!({"op": "lock", "name": "lock.range", "kind": "lockf"})), json!({"locked": false}));
+    common::wait_for("A to write a few lines", || {
+        files(b, json!({"op": "read", "name": "lock.log"}))["text"].as_str().is_some_and(|t| t.lines().count() >= 3)
+    });
+
+    // SIGKILL mid-write: B takes the locks once A's session has expired.
+    let a = nodes[0].up.take().expect("A runs");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.pid() as i32), nix::sys::signal::SIGKILL).expect("kill A");
+    drop(a);
+    let b = nodes[1].up();
+    common::wait_for("B to take the flock A held", || {
+        files(b, json!({"op": "lock", "name": "lock", "kind": "flock"})) == json!({"locked": true})
+    });
+    assert_eq!(files(b, json!({"op": "lock", "name": "lock.range", "kind": "lockf"})), json!({"locked": true}));
+
+    // What A wrote is whole lines, numbered from 0 without a gap: what the dead node
+    // fsynced, and nothing torn.
+    let log = files(b, json!({"op": "read", "name": "lock.log"}));
+    let text = log["text"].as_str().expect("the log");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 3, "{} lines", lines.len());
+    assert!(text.ends_with('\n'), "the log ends with a torn line: {:?}", &text[text.len().saturating_sub(120)..]);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(*line, format!("line {i:08} {}", "x".repeat(100)), "line {i} of the log");
+    }
+    // The metadata is consistent.
+    let fsck = nodes[1].floe.run(["fsck", &fs_id]);
+    fsck.expect_ok();
+
+    // A restarts on its data directory and rejoins: it serves again, and sees B's work.
+    nodes[0].start();
+    files(nodes[1].up(), json!({"op": "write", "name": "after", "text": "written on B after A died"}));
+    assert_eq!(
+        files(nodes[0].up(), json!({"op": "read", "name": "after"})),
+        json!({"text": "written on B after A died"})
+    );
+}
+
+/// A client of the wall that spreads its POSTs over the nodes' trigger listeners.
+const LOAD_CLIENT: &str = r#"
+import http.client, json, sys, threading, time, urllib.parse
+bases, clients, per_client = sys.argv[1].split(','), int(sys.argv[2]), int(sys.argv[3])
+statuses = {}
+lock = threading.Lock()
+def connect(c):
+    u = urllib.parse.urlparse(bases[c % len(bases)])
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+def client(c):
+    conn = connect(c)
+    for i in range(per_client):
+        body = f'msg-{c}-{i}'
+        while True:
+            try:
+                conn.request('POST', '/messages', body=body, headers={'content-type': 'text/plain'})
+                r = conn.getresponse()
+                r.read()
+            except (ConnectionError, http.client.HTTPException):
+                conn.close()
+                conn = connect(c)
+                continue
+            with lock:
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+            if r.status == 429:
+                time.sleep(0.005)
+                continue
+            if r.status != 201:
+                print(f'unexpected status {r.status}', file=sys.stderr)
+            break
+threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+t0 = time.time()
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({'statuses': statuses, 'seconds': time.time() - t0}))
+"#;
+
+const WALL: &str = r#"import base64, fcntl, json, uuid
+
+WALL = '/mnt/data/wall.txt'
+
+def handler(event, context):
+    method = event['requestContext']['http']['method']
+    if method == 'POST':
+        text = event.get('body') or ''
+        if event.get('isBase64Encoded'):
+            text = base64.b64decode(text).decode()
+        mid = uuid.uuid4().hex
+        with open(WALL, 'a') as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write(mid + '\t' + text + '\n')
+            f.flush()
+        return {'statusCode': 201, 'body': json.dumps({'id': mid})}
+    with open(WALL) as f:
+        fcntl.flock(f, fcntl.LOCK_SH)
+        return {'statusCode': 200, 'body': f.read()}
+"#;
+
+#[test]
+fn message_wall_across_nodes_under_load() {
+    let Some((_backends, nodes)) = cluster(function_name!(), 2) else { return };
+    let a = nodes[0].up();
+    let script = format!(
+        "{zip}\
+fs = efs.create_file_system(CreationToken='wall')\n\
+ap = efs.create_access_point(FileSystemId=fs['FileSystemId'], PosixUser={{'Uid': 1001, 'Gid': 1001}},\n\
+    RootDirectory={{'Path': '/data', 'CreationInfo': {{'OwnerUid': 1001, 'OwnerGid': 1001, 'Permissions': '750'}}}})\n\
+f = lam.create_function(FunctionName='wall', Runtime='python3.11', Role='arn:aws:iam::000000000000:role/wall',\n\
+    Handler='app.handler', Code={{'ZipFile': ZIP}}, Timeout=60,\n\
+    FileSystemConfigs=[{{'Arn': ap['AccessPointArn'], 'LocalMountPath': '/mnt/data'}}])\n\
+api = apigw.create_api(Name='wall', ProtocolType='HTTP')\n\
+i = apigw.create_integration(ApiId=api['ApiId'], IntegrationType='AWS_PROXY', IntegrationUri=f['FunctionArn'],\n\
+    PayloadFormatVersion='2.0')\n\
+for key in ['GET /messages', 'POST /messages']: apigw.create_route(ApiId=api['ApiId'], RouteKey=key, Target='integrations/' + i['IntegrationId'])\n\
+apigw.create_stage(ApiId=api['ApiId'], StageName='$default', AutoDeploy=True)\n\
+out(fs['FileSystemId'])\n",
+        zip = python_zip_script(&[("app.py", WALL)])
+    );
+    let fs_id = a.boto3(&script);
+    let fs_id = fs_id.as_str().expect("fs id");
+    // Both nodes serve the route made through A.
+    let bases = format!("{},{}", nodes[0].up().triggers, nodes[1].up().triggers);
+    let (clients, per_client) = (20, 100);
+    let out = a.python(LOAD_CLIENT, &[&bases, &clients.to_string(), &per_client.to_string()]);
+    assert!(out.status.success(), "load client: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("load client result");
+    eprintln!("cross-node load: {result}");
+    assert_eq!(result["statuses"]["201"].as_u64(), Some((clients * per_client) as u64), "{result}");
+    for (status, _) in result["statuses"].as_object().expect("statuses") {
+        assert!(["201", "429"].contains(&status.as_str()), "only 201 and 429 answers: {result}");
+    }
+
+    // Read back through a host mount of the shared file system on a third client.
+    let host = nodes[1].floe.mount(fs_id);
+    let text = std::fs::read_to_string(host.join("data/wall.txt")).expect("read the wall");
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines() {
+        let (id, msg) = line.split_once('\t').unwrap_or_else(|| panic!("torn line {line:?}"));
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "torn line {line:?}");
+        let mut parts = msg.split('-');
+        let ok = parts.next() == Some("msg")
+            && parts.next().and_then(|c| c.parse::<usize>().ok()).is_some_and(|c| c < clients)
+            && parts.next().and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < per_client)
+            && parts.next().is_none();
+        assert!(ok, "torn line {line:?}");
+        assert!(seen.insert(msg.to_string()), "{msg} written twice");
+    }
+    assert_eq!(seen.len(), clients * per_client, "exactly one line per POST, from both nodes");
+    host.unmount();
+}
