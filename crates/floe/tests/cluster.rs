@@ -350,3 +350,73 @@ out(fs['FileSystemId'])\n",
     assert_eq!(seen.len(), clients * per_client, "exactly one line per POST, from both nodes");
     host.unmount();
 }
+
+/// `floe up` with backends that cannot work: one line that says what to fix, before
+/// anything starts, and never a password.
+#[test]
+fn wrong_backends_stop_floe_up_in_one_line() {
+    let backends = match Backends::new() {
+        Ok(b) => b,
+        Err(reason) => return common::skip(function_name!(), &reason),
+    };
+    let server = std::env::var("FLOE_TEST_POSTGRES").expect("set with the backends");
+    let (userinfo, host_db) = server.split_once('@').expect("postgres://user:password@host:port/db");
+    let user = userinfo.trim_start_matches("postgres://").rsplit_once(':').expect("user:password").0;
+    let host = host_db.split('/').next().expect("host:port");
+    let s3 = std::env::var("FLOE_TEST_S3").expect("set with the backends");
+    let s3_query = s3.split_once('?').expect("s3://bucket?query").1;
+    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec!["--meta".into(), format!("postgres://{user}:not-the-password@{host}/floe")],
+            vec![],
+            "check the user name and password",
+        ),
+        (
+            vec!["--meta".into(), format!("postgres://{user}:hunter2@127.0.0.1:1/floe")],
+            vec![],
+            "cannot reach PostgreSQL",
+        ),
+        (
+            vec!["--meta".into(), format!("{}/no_such_database", server.rsplit_once('/').expect("db").0)],
+            vec![],
+            "createdb no_such_database",
+        ),
+        (vec!["--meta".into(), "mysql://root:hunter2@db/floe".into()], vec![], "bad metadata URL"),
+        (
+            vec![
+                "--meta".into(),
+                backends.meta_url.clone(),
+                "--store".into(),
+                format!("s3://no-such-bucket?{s3_query}"),
+            ],
+            vec![],
+            "bucket no-such-bucket does not exist",
+        ),
+        (
+            vec!["--meta".into(), backends.meta_url.clone(), "--store".into(), backends.store_url.clone()],
+            vec![("AWS_SECRET_ACCESS_KEY", "hunter2")],
+            "rejected the credentials",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let floe = Floe::on(None);
+        let out = std::process::Command::new(common::FLOE)
+            .arg("--data-dir")
+            .arg(floe.data_dir())
+            .env_remove("FLOE_META")
+            .env_remove("FLOE_STORE")
+            .env("HOME", floe.data_dir())
+            .envs(env)
+            .args(&args)
+            .args(["up", "--listen", "127.0.0.1:0", "--trigger-listen", "127.0.0.1:0"])
+            .output()
+            .expect("run floe up");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "floe up {args:?} started");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "floe up {args:?}: one line, not {stderr:?}");
+        assert!(lines[0].starts_with("floe: ") && lines[0].contains(expected), "floe up {args:?}: {stderr:?}");
+        assert!(!stderr.contains("hunter2") && !stderr.contains("not-the-password"), "a password shown: {stderr:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing started");
+    }
+}
