@@ -365,7 +365,9 @@ fn wrong_backends_stop_floe_up_in_one_line() {
     let host = host_db.split('/').next().expect("host:port");
     let s3 = std::env::var("FLOE_TEST_S3").expect("set with the backends");
     let s3_query = s3.split_once('?').expect("s3://bucket?query").1;
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, what the line must say)
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--meta".into(), format!("postgres://{user}:not-the-password@{host}/floe")],
             vec![],
