@@ -55,7 +55,30 @@ pub fn api_router(state: ApiState) -> Router {
         .fallback(error::unknown_operation)
         // Operations only: a request for none gets UnknownOperationException signed or not.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), sigv4::verify))
+        // Unsigned, for load balancers: after the layer, which covers only what precedes it.
+        .route("/health", axum::routing::get(health))
         .with_state(state)
+}
+
+/// `GET /health`: 200 when this node serves and reaches its metadata engine, 503
+/// (with the reason) when it cannot, so that a load balancer sends requests
+/// elsewhere. Unsigned: it tells nothing but that.
+async fn health(axum::extract::State(state): axum::extract::State<ApiState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let meta = state.node.meta().clone();
+    let probe = tokio::task::spawn_blocking(move || meta.record("health", "probe")).await;
+    let (status, body) = match probe {
+        Ok(Ok(_)) => (axum::http::StatusCode::OK, serde_json::json!({"status": "ok"})),
+        Ok(Err(e)) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "unavailable", "reason": format!("metadata engine: {e}")}),
+        ),
+        Err(e) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "unavailable", "reason": e.to_string()}),
+        ),
+    };
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// The HTTP trigger listener: every request is matched against the routes of the
