@@ -33,8 +33,8 @@ pub use ops::access_point::{
 pub use ops::records::{Expect, Record};
 pub use ops::{
     drop_privileges, Committed, DirEntry, FileSystemInfo, Lock, LockOwner, LockType, Meta, NamespaceReport, NewNode,
-    NewSlice, Placement, RenameFlags, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END, LOST_FOUND,
-    MAX_FILE_SIZE,
+    NewSlice, Placement, RenameFlags, SessionInfo, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END,
+    LOST_FOUND, MAX_FILE_SIZE,
 };
 pub use postgres::{PostgresStore, DEFAULT_POOL_SIZE, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
