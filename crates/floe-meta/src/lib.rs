@@ -39,7 +39,7 @@ pub use ops::{
 pub use postgres::{PostgresStore, DEFAULT_POOL_SIZE, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
-pub use url::{open_url, OpenError};
+pub use url::{open_url, redact_url, OpenError};
 
 /// Longest name of one directory entry, in bytes (as on Linux).
 pub const NAME_MAX: usize = 255;
