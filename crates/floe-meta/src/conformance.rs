@@ -65,6 +65,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("check_sustained_inode", check_sustained_inode),
     ("check_close_session_purges", check_close_session_purges),
     ("check_expire_sessions", check_expire_sessions),
+    ("check_list_sessions", check_list_sessions),
     ("check_fsck_namespace", check_fsck_namespace),
     ("check_rmdir", check_rmdir),
     ("check_rename_simple", check_rename_simple),
@@ -1052,6 +1053,40 @@ pub fn check_close_session_purges(meta: &Meta) {
 
 /// expire_sessions closes the sessions of one file system that missed heartbeats for
 /// longer than the ttl, with what they held, and leaves the others.
+pub fn check_list_sessions(meta: &Meta) {
+    let t = TestFs::new(meta, "sessions");
+    let other = TestFs::new(meta, "sessions-other");
+    assert!(ok(meta.sessions(Some(t.id)), "sessions").is_empty(), "a new file system has no sessions");
+    let before = TimeSpec::now();
+    let a = ok(meta.open_session(t.id, "host-a pid 1"), "open_session");
+    let b = ok(meta.open_session(t.id, "host-b pid 2"), "open_session");
+    let c = ok(meta.open_session(other.id, "host-a pid 3"), "open_session");
+
+    let listed = ok(meta.sessions(Some(t.id)), "sessions");
+    let ids: Vec<SessionId> = listed.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [a, b], "the sessions of one file system, in id order");
+    let first = &listed[0];
+    assert_eq!((first.fs, first.info.as_str()), (t.id, "host-a pid 1"));
+    assert!(first.started >= before && first.heartbeat == first.started, "a new session's times: {first:?}");
+
+    // Every file system's: other checks may have sessions open meanwhile, so look for ours.
+    let all = ok(meta.sessions(None), "sessions");
+    let ours: Vec<(SessionId, FileSystemId)> =
+        all.iter().filter(|s| [a, b, c].contains(&s.id)).map(|s| (s.id, s.fs)).collect();
+    assert_eq!(ours, [(a, t.id), (b, t.id), (c, other.id)]);
+
+    assert!(ok(meta.heartbeat(b), "heartbeat"));
+    let beaten = ok(meta.sessions(Some(t.id)), "sessions").into_iter().find(|s| s.id == b).expect("session b listed");
+    assert!(beaten.heartbeat >= beaten.started, "a heartbeat moves the session's heartbeat: {beaten:?}");
+    assert_eq!(beaten.started, listed[1].started, "a heartbeat keeps the start time");
+
+    ok(meta.close_session(t.id, a), "close_session");
+    let ids: Vec<SessionId> = ok(meta.sessions(Some(t.id)), "sessions").iter().map(|s| s.id).collect();
+    assert_eq!(ids, [b], "a closed session is no longer listed");
+    ok(meta.close_session(t.id, b), "close_session");
+    ok(meta.close_session(other.id, c), "close_session");
+}
+
 pub fn check_expire_sessions(meta: &Meta) {
     const TTL: Duration = Duration::from_millis(750);
     let t = TestFs::new(meta, "expire");

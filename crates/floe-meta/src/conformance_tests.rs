@@ -34,6 +34,7 @@ macro_rules! conformance_tests {
             check_sustained_inode,
             check_close_session_purges,
             check_expire_sessions,
+            check_list_sessions,
             check_fsck_namespace,
             check_rmdir,
             check_rename_simple,

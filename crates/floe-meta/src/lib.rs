@@ -33,15 +33,15 @@ pub use ops::access_point::{
 pub use ops::records::{Expect, Record};
 pub use ops::{
     drop_privileges, Committed, DirEntry, FileSystemInfo, Lock, LockOwner, LockType, Meta, NamespaceReport, NewNode,
-    NewSlice, Placement, RenameFlags, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END, LOST_FOUND,
-    MAX_FILE_SIZE,
+    NewSlice, Placement, RenameFlags, SessionInfo, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END,
+    LOST_FOUND, MAX_FILE_SIZE,
 };
 /// A metadata URL without its password, for messages and `floe status`.
 pub use postgres::redact as redact_url;
 pub use postgres::{PostgresStore, DEFAULT_POOL_SIZE, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
-pub use url::{open_url, OpenError};
+pub use url::{open_url, redact_url, OpenError};
 
 /// Longest name of one directory entry, in bytes (as on Linux).
 pub const NAME_MAX: usize = 255;

@@ -7,7 +7,7 @@
 
 use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy, RootCreation};
 use crate::ops::records::Record;
-use crate::ops::{FileSystemInfo, Lock, LockOwner, LockType, SliceInfo};
+use crate::ops::{FileSystemInfo, Lock, LockOwner, LockType, SessionInfo, SliceInfo};
 use crate::store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};
 use crate::{Attr, Caller, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -282,6 +282,18 @@ fn row_to_dentry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Dentry> {
         ino: InodeId(r.get::<_, i64>(1)? as u64),
         kind: FileKind::from_code(r.get(2)?).unwrap_or(FileKind::File),
         cookie: r.get::<_, i64>(3)? as u64,
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, fs, info, started, heartbeat";
+
+fn row_to_session(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {
+    Ok(SessionInfo {
+        id: SessionId(r.get::<_, i64>(0)? as u64),
+        fs: FileSystemId(r.get::<_, i64>(1)? as u64),
+        info: r.get(2)?,
+        started: TimeSpec(r.get(3)?),
+        heartbeat: TimeSpec(r.get(4)?),
     })
 }
 
@@ -711,6 +723,17 @@ impl MetaTxn for SqliteTxn<'_> {
         self.all("SELECT id FROM sessions WHERE fs = ?1 AND heartbeat < ?2", params![fs.0 as i64, before.0], |r| {
             Ok(SessionId(r.get::<_, i64>(0)? as u64))
         })
+    }
+
+    fn list_sessions(&mut self, fs: Option<FileSystemId>) -> Result<Vec<SessionInfo>> {
+        match fs {
+            Some(fs) => self.all(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE fs = ?1 ORDER BY id"),
+                [fs.0 as i64],
+                row_to_session,
+            ),
+            None => self.all(&format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY id"), [], row_to_session),
+        }
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<Vec<InodeId>> {

@@ -2,7 +2,7 @@
 
 use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy};
 use crate::ops::records::Record;
-use crate::ops::{FileSystemInfo, Lock, LockOwner, SliceInfo};
+use crate::ops::{FileSystemInfo, Lock, LockOwner, SessionInfo, SliceInfo};
 use crate::{Attr, FileKind, FileSystemId, InodeId, Result, SessionId, SliceId, SliceRef, TimeSpec};
 
 /// Whether a transaction may write. Backends may serve reads from other connections.
@@ -137,6 +137,8 @@ pub trait MetaTxn {
     fn heartbeat(&mut self, session: SessionId, now: TimeSpec) -> Result<bool>;
     /// Sessions whose last heartbeat is older than `before`.
     fn stale_sessions(&mut self, fs: FileSystemId, before: TimeSpec) -> Result<Vec<SessionId>>;
+    /// The sessions of `fs`, or of every file system, in id order.
+    fn list_sessions(&mut self, fs: Option<FileSystemId>) -> Result<Vec<SessionInfo>>;
     /// Deletes a session with what it held: slice ownership and sustained inodes.
     /// Returns the inodes it kept alive while open.
     fn delete_session(&mut self, session: SessionId) -> Result<Vec<InodeId>>;

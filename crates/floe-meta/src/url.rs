@@ -35,6 +35,12 @@ pub enum OpenError {
     Sqlite { path: String, reason: String },
 }
 
+/// The metadata URL with any password masked, for messages and `floe status`; a path
+/// or a SQLite URL comes back as it is.
+pub fn redact_url(url: &str) -> String {
+    crate::postgres::redact(url.trim())
+}
+
 /// Opens the metadata engine at `url`, creating or upgrading its schema.
 pub fn open_url(url: &str) -> Result<Meta, OpenError> {
     let url = url.trim();

@@ -8,6 +8,8 @@
 //!   payload 2.0 events and response mapping.
 //! - [`AccessPointMounts`]: one FUSE client per file system, one mount per access
 //!   point a function uses, bound into its environments.
+//! - [`NodeRegistry`]: each node's record and heartbeat in the metadata engine,
+//!   and the list of the deployment's nodes with their liveness.
 //! - [`Node`]: the wiring of one node over a metadata engine and an object store.
 //!
 //! Not here: HTTP, SigV4 or wire shapes (`floe-api`), command-line parsing (`floe`).
@@ -16,10 +18,12 @@ mod deployment;
 pub mod filesystems;
 mod mounts;
 mod node;
+pub mod registry;
 pub mod triggers;
 
 pub use deployment::Deployment;
 pub use filesystems::FileSystems;
 pub use mounts::AccessPointMounts;
 pub use node::{Node, NodeError, NodeSettings};
+pub use registry::{Liveness, NodeAnnouncement, NodeRecord, NodeRegistry, NodeStatus, RegistryError};
 pub use triggers::Triggers;

@@ -11,6 +11,7 @@ mod mount;
 mod node_config;
 mod policy_cmd;
 mod route_cmd;
+mod status_cmd;
 mod up;
 
 use anyhow::Result;
@@ -70,6 +71,8 @@ enum Command {
         /// The mount point.
         dir: PathBuf,
     },
+    /// Show the backends, the nodes and the file system sessions of this deployment.
+    Status(status_cmd::StatusArgs),
     /// Check a file system's metadata against its objects, and repair what is safe.
     Fsck {
         name: String,
@@ -110,5 +113,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Mount(args) => mount::run(&paths, args),
         Command::Umount { dir } => mount::unmount(&paths, &dir),
         Command::Fsck { name, repair } => fs_cmd::fsck(&paths, &name, repair),
+        Command::Status(args) => status_cmd::run(&paths, args),
     }
 }

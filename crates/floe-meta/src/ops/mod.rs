@@ -33,6 +33,18 @@ pub struct FileSystemInfo {
     pub used_inodes: u64,
 }
 
+/// A client session as the metadata engine lists it (for `floe status`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub fs: FileSystemId,
+    /// Who opened it, as the client described itself (a file system client writes
+    /// "<hostname> pid <pid>").
+    pub info: String,
+    pub started: TimeSpec,
+    pub heartbeat: TimeSpec,
+}
+
 /// Space and inodes in use, for statfs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatFs {
@@ -159,6 +171,11 @@ impl Meta {
             let stale = t.stale_sessions(fs, stale_before)?.len();
             Ok(all - stale)
         })
+    }
+
+    /// The sessions of `fs`, or of every file system, in id order, live or stale.
+    pub fn sessions(&self, fs: Option<FileSystemId>) -> Result<Vec<SessionInfo>> {
+        self.read(|t| t.list_sessions(fs))
     }
 
     /// Ends a session cleanly (or expires a dead one): what it held — locks, reserved

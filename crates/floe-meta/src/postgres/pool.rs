@@ -230,12 +230,21 @@ pub fn redact(url: &str) -> String {
             .join(" ");
     };
     let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    // libpq also takes the password as a query parameter.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<&str> =
+                query.split('&').map(|kv| if kv.starts_with("password=") { "password=***" } else { kv }).collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
+            None => format!("{scheme}://{authority}{tail}"),
         },
-        None => url.to_string(),
+        None => format!("{scheme}://{authority}{tail}"),
     }
 }
 
@@ -249,5 +258,13 @@ mod tests {
         assert_eq!(redact("postgres://floe@db/meta"), "postgres://floe@db/meta");
         assert_eq!(redact("postgres://db/meta?user=x"), "postgres://db/meta?user=x");
         assert_eq!(redact("host=db user=floe password=x"), "host=db user=floe password=***");
+        assert_eq!(
+            redact("postgres://floe@db/meta?password=x&sslmode=disable"),
+            "postgres://floe@db/meta?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgres://floe:a@db?host=/run&password=b"),
+            "postgres://floe:***@db?host=/run&password=***"
+        );
     }
 }

@@ -5,7 +5,7 @@ use super::pool::Conn;
 use super::{backend, PostgresStore};
 use crate::ops::access_point::{AccessPoint, AccessPointId, FsPolicy, RootCreation};
 use crate::ops::records::Record;
-use crate::ops::{FileSystemInfo, Lock, LockOwner, LockType, SliceInfo};
+use crate::ops::{FileSystemInfo, Lock, LockOwner, LockType, SessionInfo, SliceInfo};
 use crate::store::{Counter, Dentry, MetaTxn, TxnMode};
 use crate::{Attr, Caller, FileKind, FileSystemId, InodeId, MetaError, Result, SessionId, SliceId, SliceRef, TimeSpec};
 use futures_executor::block_on;
@@ -201,6 +201,18 @@ fn row_to_fs(r: &Row) -> Result<FileSystemInfo> {
         created: TimeSpec(int(r, 3)?),
         used_bytes: int(r, 4)?.max(0) as u64,
         used_inodes: int(r, 5)?.max(0) as u64,
+    })
+}
+
+const SESSION_COLUMNS: &str = "id, fs, info, started, heartbeat";
+
+fn row_to_session(r: &Row) -> Result<SessionInfo> {
+    Ok(SessionInfo {
+        id: SessionId(int(r, 0)? as u64),
+        fs: FileSystemId(int(r, 1)? as u64),
+        info: col(r, 2)?,
+        started: TimeSpec(int(r, 3)?),
+        heartbeat: TimeSpec(int(r, 4)?),
     })
 }
 
@@ -611,6 +623,17 @@ impl MetaTxn for PgTxn<'_> {
         self.all("SELECT id FROM sessions WHERE fs = $1 AND heartbeat < $2", p![fs.0 as i64, before.0], |r| {
             Ok(SessionId(int(r, 0)? as u64))
         })
+    }
+
+    fn list_sessions(&mut self, fs: Option<FileSystemId>) -> Result<Vec<SessionInfo>> {
+        match fs {
+            Some(fs) => self.all(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE fs = $1 ORDER BY id"),
+                p![fs.0 as i64],
+                row_to_session,
+            ),
+            None => self.all(&format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY id"), p![], row_to_session),
+        }
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<Vec<InodeId>> {
