@@ -36,8 +36,6 @@ pub use ops::{
     NewSlice, Placement, RenameFlags, SessionInfo, SetLock, SliceInfo, StatFs, Unlinked, XattrFlags, LOCK_END,
     LOST_FOUND, MAX_FILE_SIZE,
 };
-/// A metadata URL without its password, for messages and `floe status`.
-pub use postgres::redact as redact_url;
 pub use postgres::{PostgresStore, DEFAULT_POOL_SIZE, POSTGRES_SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 pub use store::{Counter, Dentry, MetaStore, MetaTxn, TxnMode};

@@ -94,20 +94,17 @@ impl DataDir {
         Ok(floe_fs::store::open_url(self.store_url.as_deref(), &self.root.join("objects"))?)
     }
 
-    /// What the metadata engine is, for people: the URL without its password.
+    /// Where the metadata engine is, for people: the URL without its password.
     pub fn meta_description(&self) -> String {
         match &self.meta_url {
             Some(url) => floe_meta::redact_url(url),
-            None => format!("sqlite {}", self.root.join("meta.db").display()),
+            None => self.root.join("meta.db").display().to_string(),
         }
     }
 
-    /// What the object store is, for people (store URLs hold no secrets).
+    /// What the object store is, for people (never a credential).
     pub fn store_description(&self) -> String {
-        match &self.store_url {
-            Some(url) => url.clone(),
-            None => format!("directory {}", self.root.join("objects").display()),
-        }
+        crate::status_cmd::store_description(self.store_url.as_deref(), &self.root.join("objects"))
     }
 
     pub fn cache(&self, fs: &str) -> PathBuf {

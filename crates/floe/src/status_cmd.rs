@@ -29,11 +29,8 @@ pub fn run(paths: &DataDir, args: StatusArgs) -> Result<()> {
     let meta = paths.meta()?;
     let backends = Backends {
         meta_kind: meta.backend_kind().to_string(),
-        meta_location: floe_meta::redact_url(&paths.root.join("meta.db").display().to_string()),
-        object_store: store_description(
-            std::env::var("FLOE_STORE").ok().filter(|u| !u.is_empty()).as_deref(),
-            &paths.root.join("objects"),
-        ),
+        meta_location: paths.meta_description(),
+        object_store: paths.store_description(),
     };
     let status = Status::gather(&meta, backends, FsConfig::default().session_ttl)?;
     if args.json {

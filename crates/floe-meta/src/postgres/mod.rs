@@ -21,7 +21,7 @@ mod txn;
 use crate::store::{MetaStore, MetaTxn, TxnMode};
 use crate::url::OpenError;
 use crate::{MetaError, Result};
-pub use pool::redact;
+pub(crate) use pool::redact;
 use pool::Pool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -220,7 +220,7 @@ fn server_name(config: &Config) -> String {
 }
 
 /// The URL with its password masked, for messages.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         // key=value form: mask the value of password=.
         return url
