@@ -31,6 +31,18 @@ pub enum OpenError {
     ForeignTables { place: String, tables: String },
     #[error("PostgreSQL at {server}: {reason}")]
     Postgres { server: String, reason: String },
+    #[error("PostgreSQL at {server} does not offer TLS, which sslmode={mode} requires; turn ssl on in the server's postgresql.conf, or lower sslmode in the metadata URL")]
+    NoTls { server: String, mode: String },
+    #[error("the certificate of PostgreSQL at {server} does not verify against {roots} ({reason}); set sslrootcert in the metadata URL to the PEM file of the CA that signed it")]
+    Untrusted { server: String, roots: String, reason: String },
+    #[error("the certificate of PostgreSQL at {server} is not for the host name floe connected to ({reason}); connect with a host name the certificate lists, or use sslmode=verify-ca to check only who signed it")]
+    WrongHost { server: String, reason: String },
+    #[error("cannot use sslrootcert {path}: {reason}; name a readable PEM file with the certificate of the CA that signed the server's")]
+    RootCert { path: String, reason: String },
+    #[error("no system CA certificates to verify PostgreSQL's certificate with ({reason}); install them (ca-certificates) or set sslrootcert in the metadata URL to a PEM file")]
+    NoSystemRoots { reason: String },
+    #[error("TLS with PostgreSQL at {server} failed: {reason}")]
+    Tls { server: String, reason: String },
     #[error("cannot open the SQLite metadata database {path}: {reason}")]
     Sqlite { path: String, reason: String },
 }
