@@ -5,6 +5,21 @@
 //! query parameters such as `?host=/run/postgresql` or
 //! `?options=-csearch_path%3Dfloe`) the shared one. Every problem a wrong URL, server
 //! or database can cause is found here, at start-up, and reported on one line.
+//!
+//! TLS to PostgreSQL takes libpq's parameters (docs/adr/0011-postgresql-metadata.md):
+//! - `sslmode=disable`: plaintext.
+//! - `sslmode=prefer` (the default; `allow` is the same here): TLS when the server
+//!   offers it, else plaintext; the certificate is not checked (unless `sslrootcert`).
+//! - `sslmode=require`: TLS or no connection; the certificate is not checked, except
+//!   that with `sslrootcert` its chain is, as in verify-ca.
+//! - `sslmode=verify-ca`: TLS, the certificate signed by a CA of `sslrootcert` (else the
+//!   system's CA certificates); any host name.
+//! - `sslmode=verify-full`: as verify-ca, and the certificate names the host floe
+//!   connects to. The one to use across a network.
+//! - `sslrootcert=/path/ca.pem`: the PEM file of the CA certificates to trust;
+//!   `sslrootcert=system`: the system's, with verify-full.
+//!
+//! E.g. `postgres://floe:secret@db.example/floe?sslmode=verify-full&sslrootcert=/etc/floe/pg-ca.pem`.
 
 use crate::postgres::{PostgresStore, DEFAULT_POOL_SIZE};
 use crate::{Meta, MetaError, SqliteStore};
