@@ -27,7 +27,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -270,7 +270,7 @@ impl Connector {
     }
 }
 
-fn file_roots(path: &PathBuf) -> Result<RootCertStore, OpenError> {
+fn file_roots(path: &Path) -> Result<RootCertStore, OpenError> {
     let fail = |reason: String| OpenError::RootCert { path: path.display().to_string(), reason };
     let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let mut roots = RootCertStore::empty();
