@@ -5,6 +5,21 @@
 //! query parameters such as `?host=/run/postgresql` or
 //! `?options=-csearch_path%3Dfloe`) the shared one. Every problem a wrong URL, server
 //! or database can cause is found here, at start-up, and reported on one line.
+//!
+//! TLS to PostgreSQL takes libpq's parameters (docs/adr/0011-postgresql-metadata.md):
+//! - `sslmode=disable`: plaintext.
+//! - `sslmode=prefer` (the default; `allow` is the same here): TLS when the server
+//!   offers it, else plaintext; the certificate is not checked (unless `sslrootcert`).
+//! - `sslmode=require`: TLS or no connection; the certificate is not checked, except
+//!   that with `sslrootcert` its chain is, as in verify-ca.
+//! - `sslmode=verify-ca`: TLS, the certificate signed by a CA of `sslrootcert` (else the
+//!   system's CA certificates); any host name.
+//! - `sslmode=verify-full`: as verify-ca, and the certificate names the host floe
+//!   connects to. The one to use across a network.
+//! - `sslrootcert=/path/ca.pem`: the PEM file of the CA certificates to trust;
+//!   `sslrootcert=system`: the system's, with verify-full.
+//!
+//! E.g. `postgres://floe:secret@db.example/floe?sslmode=verify-full&sslrootcert=/etc/floe/pg-ca.pem`.
 
 use crate::postgres::{PostgresStore, DEFAULT_POOL_SIZE};
 use crate::{Meta, MetaError, SqliteStore};
@@ -31,6 +46,18 @@ pub enum OpenError {
     ForeignTables { place: String, tables: String },
     #[error("PostgreSQL at {server}: {reason}")]
     Postgres { server: String, reason: String },
+    #[error("PostgreSQL at {server} does not offer TLS, which sslmode={mode} requires; turn ssl on in the server's postgresql.conf, or lower sslmode in the metadata URL")]
+    NoTls { server: String, mode: String },
+    #[error("the certificate of PostgreSQL at {server} does not verify against {roots} ({reason}); set sslrootcert in the metadata URL to the PEM file of the CA that signed it")]
+    Untrusted { server: String, roots: String, reason: String },
+    #[error("the certificate of PostgreSQL at {server} is not for the host name floe connected to ({reason}); connect with a host name the certificate lists, or use sslmode=verify-ca to check only who signed it")]
+    WrongHost { server: String, reason: String },
+    #[error("cannot use sslrootcert {path}: {reason}; name a readable PEM file with the certificate of the CA that signed the server's")]
+    RootCert { path: String, reason: String },
+    #[error("no system CA certificates to verify PostgreSQL's certificate with ({reason}); install them (ca-certificates) or set sslrootcert in the metadata URL to a PEM file")]
+    NoSystemRoots { reason: String },
+    #[error("TLS with PostgreSQL at {server} failed: {reason}")]
+    Tls { server: String, reason: String },
     #[error("cannot open the SQLite metadata database {path}: {reason}")]
     Sqlite { path: String, reason: String },
 }

@@ -354,3 +354,162 @@ fn racing_lockers_never_both_win() {
         }
     }
 }
+
+// ---- TLS: sslmode and sslrootcert (scripts/postgres's server takes TLS with a
+// certificate for 127.0.0.1 and localhost, signed by the CA in FLOE_TEST_POSTGRES_CA).
+
+/// A schema of its own and the CA that signed the server's certificate, or `None`
+/// (after saying so) without a TLS server to test against.
+fn tls_schema() -> Option<(Schema, String)> {
+    let ca = match std::env::var("FLOE_TEST_POSTGRES_CA") {
+        Ok(ca) if !ca.trim().is_empty() => ca.trim().to_string(),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("FLOE_TEST_POSTGRES_CA is not set, and CI must run the TLS tests (eval \"$(scripts/postgres)\")")
+        }
+        _ => {
+            eprintln!("skipped: FLOE_TEST_POSTGRES_CA is not set (scripts/postgres sets it)");
+            return None;
+        }
+    };
+    Some((Schema::new()?, ca))
+}
+
+/// The schema's URL with the host name replaced by `host`, still reaching the server
+/// at its address (`hostaddr`): the certificate is checked against `host`.
+fn as_host(schema: &Schema, host: &str) -> String {
+    let url = schema.url();
+    let (front, rest) = url.split_once('@').expect("user:password@");
+    let (address, after_host) = rest.split_once(':').expect("host:port");
+    format!("{front}@{host}:{after_host}&hostaddr={address}")
+}
+
+/// A CA certificate (made with openssl for these tests) that signed nothing.
+const FOREIGN_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBxTCCAWugAwIBAgIUZOWVXX/96ETEtQ2OwMjWt3dYvrIwCgYIKoZIzj0EAwIw
+LzEtMCsGA1UEAwwkZmxvZSB0ZXN0czogYSBDQSB0aGF0IHNpZ25lZCBub3RoaW5n
+MCAXDTI2MTIwMzEzNTk0NloYDzIxMjYxMTA5MTM1OTQ2WjAvMS0wKwYDVQQDDCRm
+bG9lIHRlc3RzOiBhIENBIHRoYXQgc2lnbmVkIG5vdGhpbmcwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAAQGBjhTrA0ItjuFA9HEhn0/b2SEMKdKZKwVYAZuGTYwy+QE
+p1Ka/Q61Q6BNVXapQQ3jXOfugYspVd+u0m4BiVIko2MwYTAdBgNVHQ4EFgQURGnN
+PaeKYsjsyta9rCQkYyImoTcwHwYDVR0jBBgwFoAURGnNPaeKYsjsyta9rCQkYyIm
+oTcwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAgQwCgYIKoZIzj0EAwID
+SAAwRQIgRDxMYLi8j6E55CowZdouDJYIt1+tchhWmtOt4OZ7G6gCIQCegzKyas4Q
+lbliiF0rDhuTVnU7xXR/Fmfil1MpsWKQPQ==
+-----END CERTIFICATE-----
+";
+
+/// Connects with `url` and says whether the server sees the session encrypted.
+fn tls_in_use(url: &str) -> bool {
+    let store = PostgresStore::connect(url, 1).unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    store.tls_in_use().expect("pg_stat_ssl")
+}
+
+fn refusal(url: &str) -> OpenError {
+    match PostgresStore::connect(url, 1) {
+        Ok(_) => panic!("{url} connected"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn tls_modes_decide_whether_the_session_is_encrypted() {
+    let Some((schema, _)) = tls_schema() else { return };
+    let url = schema.url();
+    assert!(tls_in_use(&format!("{url}&sslmode=require")), "require: encrypted");
+    // libpq's default, prefer: TLS when the server offers it.
+    assert!(tls_in_use(&url), "prefer: encrypted");
+    assert!(!tls_in_use(&format!("{url}&sslmode=disable")), "disable: plaintext");
+    // The key=value form as well.
+    let (user, host, database) = parts(&schema.server);
+    let (address, port) = host.split_once(':').expect("host:port");
+    let user = user.rsplit('/').next().expect("user");
+    let password = schema.server.split_once('@').and_then(|(f, _)| f.rsplit_once(':')).map(|(_, p)| p).unwrap_or("");
+    let kv = format!(
+        "host={address} port={port} user={user} password={password} dbname={database} sslmode = 'require' options='-csearch_path={}'",
+        schema.name
+    );
+    assert!(tls_in_use(&kv), "key=value sslmode=require: encrypted");
+}
+
+#[test]
+fn verify_full_connects_to_the_names_the_certificate_lists() {
+    let Some((schema, ca)) = tls_schema() else { return };
+    let ca = ca.replace('/', "%2F");
+    // 127.0.0.1 is one of its IP addresses, localhost one of its DNS names.
+    assert!(tls_in_use(&format!("{}&sslmode=verify-full&sslrootcert={ca}", schema.url())));
+    assert!(tls_in_use(&format!("{}&sslmode=verify-full&sslrootcert={ca}", as_host(&schema, "localhost"))));
+    // SCRAM bound to the TLS session (tls-server-end-point): a wrong hash fails the login.
+    assert!(tls_in_use(&format!("{}&sslmode=verify-full&sslrootcert={ca}&channel_binding=require", schema.url())));
+    // And floe works over it.
+    let meta = open_url(&format!("{}&sslmode=verify-full&sslrootcert={ca}", schema.url())).expect("open_url");
+    meta.create_fs("over-tls", "uuid-over-tls").expect("create_fs");
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused_by_verify_full_only() {
+    let Some((schema, ca)) = tls_schema() else { return };
+    let url = as_host(&schema, "wrong.example");
+    let e = refusal(&format!("{url}&sslmode=verify-full&sslrootcert={ca}"));
+    assert!(matches!(e, OpenError::WrongHost { .. }), "{e:?}");
+    assert_one_line(&e, &["wrong.example", "localhost", "verify-ca"]);
+    // verify-ca checks who signed it, not the name; require with a CA does the same.
+    assert!(tls_in_use(&format!("{url}&sslmode=verify-ca&sslrootcert={ca}")));
+    assert!(tls_in_use(&format!("{url}&sslmode=require&sslrootcert={ca}")));
+}
+
+#[test]
+fn a_certificate_no_trusted_ca_signed_is_refused() {
+    let Some((schema, _)) = tls_schema() else { return };
+    let url = schema.url();
+    // The test CA is in no system's store.
+    let e = refusal(&format!("{url}&sslmode=verify-full"));
+    assert!(matches!(e, OpenError::Untrusted { .. } | OpenError::NoSystemRoots { .. }), "{e:?}");
+    assert_one_line(&e, &["sslrootcert"]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let foreign = dir.path().join("foreign.pem");
+    std::fs::write(&foreign, FOREIGN_CA).expect("write");
+    for mode in ["verify-ca", "require", "prefer"] {
+        let e = refusal(&format!("{url}&sslmode={mode}&sslrootcert={}", foreign.display()));
+        assert!(matches!(e, OpenError::Untrusted { .. }), "{mode}: {e:?}");
+        assert_one_line(&e, &[&foreign.display().to_string(), "UnknownIssuer", "127.0.0.1"]);
+        assert!(!e.to_string().contains(":floe@"), "no password: {e}");
+    }
+}
+
+#[test]
+fn an_unusable_sslrootcert_is_refused_before_connecting() {
+    // Port 1: nothing listens, so only the file can be what is refused.
+    let e = refusal("postgres://floe:s3cret@127.0.0.1:1/floe?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem");
+    assert!(matches!(e, OpenError::RootCert { .. }), "{e:?}");
+    assert_one_line(&e, &["/nonexistent/ca.pem", "No such file", "PEM"]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let garbage = dir.path().join("ca.pem");
+    std::fs::write(&garbage, "not a certificate\n").expect("write");
+    let e =
+        refusal(&format!("postgres://floe:s3cret@127.0.0.1:1/floe?sslmode=require&sslrootcert={}", garbage.display()));
+    assert_one_line(&e, &[&garbage.display().to_string(), "no PEM certificate"]);
+    let e = refusal("postgres://floe:s3cret@127.0.0.1:1/floe?sslmode=verify");
+    assert!(matches!(e, OpenError::BadUrl { .. }), "{e:?}");
+    assert_one_line(&e, &["verify-full", "floe:***@"]);
+    assert!(!e.to_string().contains("s3cret"));
+}
+
+/// A server that answers the TLS request with no, as PostgreSQL with `ssl = off` does
+/// (the test server has it on, so this answers in its place and hangs up).
+#[test]
+fn a_server_without_tls_is_refused_when_tls_is_required() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut socket, _) = listener.accept().expect("accept");
+        let mut request = [0u8; 8]; // length 8, code 80877103
+        socket.read_exact(&mut request).expect("SSLRequest");
+        assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], "an SSLRequest");
+        socket.write_all(b"N").expect("answer");
+    });
+    let e = refusal(&format!("postgres://floe:s3cret@127.0.0.1:{port}/floe?sslmode=require"));
+    server.join().expect("server");
+    assert!(matches!(e, OpenError::NoTls { .. }), "{e:?}");
+    assert_one_line(&e, &[&format!("127.0.0.1:{port}"), "sslmode=require", "ssl on"]);
+}

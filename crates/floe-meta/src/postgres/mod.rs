@@ -16,6 +16,7 @@
 
 mod pool;
 mod schema;
+mod tls;
 mod txn;
 
 use crate::store::{MetaStore, MetaTxn, TxnMode};
@@ -56,6 +57,18 @@ impl PostgresStore {
     /// How many serialization failures this store reported (and `Meta` retried).
     pub fn conflicts(&self) -> u64 {
         self.conflicts.load(Ordering::Relaxed)
+    }
+
+    /// Whether this store's connections run over TLS, as the server sees it (for
+    /// `floe status` and tests).
+    pub fn tls_in_use(&self) -> Result<bool> {
+        let conn = self.pool.checkout().map_err(|e| MetaError::Backend(e.to_string()))?;
+        let client = conn.client.clone();
+        let row = futures_executor::block_on(
+            client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]),
+        );
+        self.pool.give_back(conn, row.is_ok());
+        row.and_then(|r| r.try_get(0)).map_err(|e| backend(&e))
     }
 
     fn note_conflict(&self) {

@@ -8,7 +8,9 @@
 //! task through channels. The one wake-up per answer goes straight from the
 //! connection task to the caller. Opening a connection needs the runtime's sockets, so
 //! [`Pool::on_runtime`] runs it there and the caller waits on a standard channel.
+//! TLS, as the URL's `sslmode` and `sslrootcert` ask, is [`super::tls`]'s.
 
+use super::tls::{self, Connector, TlsParams};
 use crate::url::OpenError;
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,8 +18,9 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_postgres::config::Host;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
 
 /// How long start-up waits for a server that does not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +56,8 @@ struct Slots {
 
 pub(super) struct Pool {
     config: Config,
+    tls: Connector,
+    tls_params: TlsParams,
     size: usize,
     slots: Mutex<Slots>,
     returned: Condvar,
@@ -62,8 +67,16 @@ pub(super) struct Pool {
 
 impl Pool {
     pub(super) fn new(url: &str, size: usize) -> Result<Pool, OpenError> {
-        let mut config: Config =
-            url.parse().map_err(|e| OpenError::BadUrl { url: redact(url), reason: super::describe(&e) })?;
+        let bad_url = |reason: String| OpenError::BadUrl { url: redact(url), reason };
+        let (rest, tls_params) = tls::split(url).map_err(bad_url)?;
+        let mut config: Config = rest.parse().map_err(|e| bad_url(super::describe(&e)))?;
+        config.ssl_mode(tls_params.mode.for_tokio_postgres());
+        if config.get_hosts().iter().all(|h| matches!(h, Host::Unix(_))) {
+            // PostgreSQL has no TLS on its Unix sockets; libpq does not ask there, in
+            // any sslmode.
+            config.ssl_mode(SslMode::Disable);
+        }
+        let tls = Connector::new(&tls_params, &server_name(&config))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -81,6 +94,8 @@ impl Pool {
             })?;
         Ok(Pool {
             config,
+            tls,
+            tls_params,
             size,
             slots: Mutex::new(Slots { idle: Vec::new(), open: 0 }),
             returned: Condvar::new(),
@@ -143,9 +158,9 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<Conn, PoolError> {
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         let connected = self.on_runtime(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(error = %super::describe(&e), "PostgreSQL connection lost");
@@ -177,6 +192,9 @@ impl Pool {
             PoolError::Postgres(e) => e,
             PoolError::Stopped => return OpenError::Postgres { server, reason: PoolError::Stopped.to_string() },
         };
+        if let Some(tls_error) = tls::open_error(&e, &server, &self.tls_params) {
+            return tls_error;
+        }
         let user = self.config.get_user().unwrap_or("").to_string();
         let database = self.config.get_dbname().unwrap_or(&user).to_string();
         if let Some(db) = e.as_db_error() {
