@@ -37,7 +37,9 @@ pub struct InvokerConfig {
     pub node_id: String,
     /// A lease not renewed for this long no longer counts (its node died).
     pub lease_ttl: Duration,
-    /// How often leases are renewed and unused slots given back.
+    /// How often leases are renewed and unused slots given back; well under half
+    /// the ttl (a node stops using its slots without asking half a ttl after its
+    /// last renewal).
     pub lease_interval: Duration,
 }
 

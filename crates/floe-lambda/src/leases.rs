@@ -22,6 +22,10 @@
 //!   writer, so two nodes can never both take the last slot. Callers waiting for a
 //!   grow at once are served by one transaction (it asks for as many slots as are
 //!   waiting, as far as the limit allows).
+//! - **Throttled:** once a grow found the group full, the next ones first look in
+//!   read transactions (which never conflict, and on SQLite do not wait for the
+//!   writer) and write only if they saw room, so that a flood of requests past
+//!   the limit costs reads, not writes.
 //! - **Shrink and renew:** every `lease_interval` a background round shrinks each
 //!   lease to the peak busy count seen since the previous round (held-but-unused
 //!   slots go back to the cluster within two rounds) and pushes every expiry
@@ -127,6 +131,8 @@ struct Held {
     limit: u32,
     /// When the last write of the record started (it expires a ttl later).
     renewed: Option<Instant>,
+    /// The last grow found the group full.
+    full: bool,
 }
 
 impl Held {
@@ -175,6 +181,15 @@ impl Drop for LeaseSlot {
             h.busy = h.busy.saturating_sub(1);
         }
     }
+}
+
+/// A group's leases as read.
+struct Tally {
+    /// Slots of other nodes' unexpired leases.
+    others: u32,
+    mine: Option<Record>,
+    /// Other nodes' leases expired for more than a ttl.
+    gone: Vec<String>,
 }
 
 /// What a grow transaction decided.
@@ -231,7 +246,7 @@ impl Leases {
     /// grow got one meanwhile, else a transaction. Blocking.
     fn grow(self: &Arc<Self>, group: Group, hint: Option<u32>) -> Result<LeaseSlot> {
         let _writer = self.writer.lock().expect("lease writer");
-        let (busy, held, waiting) = {
+        let (busy, held, waiting, full) = {
             let mut st = self.state.lock().expect("lease state");
             let closed = st.closed;
             let h = st.groups.entry(group.clone()).or_default();
@@ -243,12 +258,28 @@ impl Leases {
                 h.take();
                 return Ok(LeaseSlot { leases: self.clone(), group });
             }
-            (h.busy, h.held, h.waiting + 1)
+            (h.busy, h.held, h.waiting + 1, h.full)
         };
         let started = Instant::now();
         let kind = group.kind();
+        if full {
+            // Read first: a flood past the limit costs no writes.
+            let functions = match &group {
+                Group::Function(name) => self.meta.record(FUNCTION_KIND, name)?.into_iter().collect(),
+                Group::Unreserved => self.meta.records(FUNCTION_KIND)?,
+            };
+            let limit = self.limit(&group, hint, &functions)?;
+            let tally = self.tally(self.meta.records(&kind)?, now_millis());
+            if busy + 1 > limit.saturating_sub(tally.others) {
+                return Err(group.throttled());
+            }
+        }
         let grant = self.meta.raw_write(|txn| {
-            let limit = match self.limit(txn, &group, hint)? {
+            let functions = match &group {
+                Group::Function(name) => txn.get_record(FUNCTION_KIND, name)?.into_iter().collect(),
+                Group::Unreserved => txn.list_records(FUNCTION_KIND)?,
+            };
+            let limit = match self.limit(&group, hint, &functions) {
                 Ok(limit) => limit,
                 Err(e) => return Ok(Err(e)),
             };
@@ -274,58 +305,66 @@ impl Leases {
                 h.within = true;
                 h.recorded = true;
                 h.renewed = Some(started);
+                h.full = false;
                 if h.busy < h.held {
                     h.take();
                     return Ok(LeaseSlot { leases: self.clone(), group });
                 }
                 Err(group.throttled())
             }
-            Grant::Throttled => Err(group.throttled()),
+            Grant::Throttled => {
+                h.full = true;
+                Err(group.throttled())
+            }
         }
     }
 
-    /// The group's limit, read in the transaction: the function's reservation, or
-    /// what every reservation leaves of the account's concurrency.
-    fn limit(&self, txn: &mut dyn MetaTxn, group: &Group, hint: Option<u32>) -> floe_meta::Result<Result<u32>> {
+    /// The group's limit: the function's reservation (`functions` is its record, if
+    /// any), or what every reservation leaves of the account's concurrency
+    /// (`functions` is every function record).
+    fn limit(&self, group: &Group, hint: Option<u32>, functions: &[Record]) -> Result<u32> {
         match group {
-            Group::Function(name) => {
-                let Some(record) = txn.get_record(FUNCTION_KIND, name)? else {
-                    return Ok(Ok(hint.unwrap_or(0)));
-                };
-                Ok(parse_reservation(&record).map(|r| r.unwrap_or(0)))
-            }
+            Group::Function(_) => match functions.first() {
+                Some(record) => Ok(parse_reservation(record)?.unwrap_or(0)),
+                None => Ok(hint.unwrap_or(0)),
+            },
             Group::Unreserved => {
                 let mut reserved = 0u32;
-                for record in txn.list_records(FUNCTION_KIND)? {
-                    match parse_reservation(&record) {
-                        Ok(r) => reserved = reserved.saturating_add(r.unwrap_or(0)),
-                        Err(e) => return Ok(Err(e)),
-                    }
+                for record in functions {
+                    reserved = reserved.saturating_add(parse_reservation(record)?.unwrap_or(0));
                 }
-                Ok(Ok(self.account.saturating_sub(reserved)))
+                Ok(self.account.saturating_sub(reserved))
             }
         }
     }
 
-    /// Slots other nodes hold in the group (unexpired leases), and this node's
-    /// record. Deletes leases expired for more than a ttl (their node is gone).
-    fn others(&self, txn: &mut dyn MetaTxn, kind: &str, now: u64) -> floe_meta::Result<(u32, Option<Record>)> {
-        let mut others = 0u32;
-        let mut mine = None;
-        for record in txn.list_records(kind)? {
+    /// Reads a group's leases at `now`.
+    fn tally(&self, records: Vec<Record>, now: u64) -> Tally {
+        let mut tally = Tally { others: 0, mine: None, gone: Vec::new() };
+        for record in records {
             if record.name == self.node_id {
-                mine = Some(record);
+                tally.mine = Some(record);
                 continue;
             }
             // An unreadable lease counts as nothing: it cannot be renewed either.
             let Ok(lease) = serde_json::from_str::<LeaseBody>(&record.body) else { continue };
             if lease.expires_ms > now {
-                others = others.saturating_add(lease.count);
+                tally.others = tally.others.saturating_add(lease.count);
             } else if now - lease.expires_ms > self.ttl.as_millis() as u64 {
-                txn.delete_record(kind, &record.name)?;
+                tally.gone.push(record.name);
             }
         }
-        Ok((others, mine))
+        tally
+    }
+
+    /// Slots other nodes hold in the group (unexpired leases), and this node's
+    /// record. Deletes leases expired for more than a ttl (their node is gone).
+    fn others(&self, txn: &mut dyn MetaTxn, kind: &str, now: u64) -> floe_meta::Result<(u32, Option<Record>)> {
+        let tally = self.tally(txn.list_records(kind)?, now);
+        for name in &tally.gone {
+            txn.delete_record(kind, name)?;
+        }
+        Ok((tally.others, tally.mine))
     }
 
     /// Writes this node's lease of `count` slots (deletes it at 0), expiring a ttl on.
