@@ -198,6 +198,9 @@ enum Grant {
     Granted {
         count: u32,
         limit: u32,
+        /// Whether every lease of the group fits in the limit (else held slots
+        /// are not used without asking).
+        within: bool,
     },
     Throttled,
 }
@@ -293,16 +296,16 @@ impl Leases {
             // was not renewed lately): renew them; else ask for every waiter.
             let count = if busy < held { held } else { (busy + waiting).max(busy + 1).min(room) };
             self.write(txn, &kind, mine, count, now)?;
-            Ok(Ok(Grant::Granted { count, limit }))
+            Ok(Ok(Grant::Granted { count, limit, within: others.saturating_add(count) <= limit }))
         })??;
         let mut st = self.state.lock().expect("lease state");
         let h = st.groups.entry(group.clone()).or_default();
         match grant {
-            Grant::Granted { count, limit } => {
+            Grant::Granted { count, limit, within } => {
                 // `count >= held`: a grow never lowers a lease (rounds do).
                 h.held = h.held.max(count);
                 h.limit = limit;
-                h.within = true;
+                h.within = within;
                 h.recorded = true;
                 h.renewed = Some(started);
                 h.full = false;
