@@ -5,6 +5,10 @@
 //! for one), as Lambda counts it. A function with reserved concurrency R never has
 //! more than R; the others share what the account limit leaves after every
 //! reservation. Past a limit the caller gets `TooManyRequestsException`.
+//!
+//! The limits hold across every node sharing the metadata engine: an invocation
+//! first takes a slot of its node's cluster lease (`leases`, which says how), then
+//! an environment of this node's pool.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,20 +16,31 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use floe_meta::Meta;
 
 use crate::environment::{Environment, HostConfig, InvokeContext, Outcome};
 use crate::error::{LambdaError, Result};
+use crate::leases::{LeaseSlot, Leases};
 use crate::model::Function;
 
 /// Limits and timings of one node's invoker.
 #[derive(Clone, Debug)]
 pub struct InvokerConfig {
-    /// Most environments busy at once, across every function (Lambda's default 1,000).
+    /// Most environments busy at once, across every function and every node
+    /// (Lambda's default 1,000). Every node of a cluster must have the same.
     pub account_concurrency: u32,
     /// An idle environment is reclaimed after this long without work.
     pub idle_timeout: Duration,
     /// How often idle environments are looked at, and provisioned ones topped up.
     pub reap_interval: Duration,
+    /// This node's name in the cluster's concurrency leases; unique per process.
+    pub node_id: String,
+    /// A lease not renewed for this long no longer counts (its node died).
+    pub lease_ttl: Duration,
+    /// How often leases are renewed and unused slots given back; well under half
+    /// the ttl (a node stops using its slots without asking half a ttl after its
+    /// last renewal).
+    pub lease_interval: Duration,
 }
 
 impl Default for InvokerConfig {
@@ -34,6 +49,9 @@ impl Default for InvokerConfig {
             account_concurrency: 1000,
             idle_timeout: Duration::from_secs(600),
             reap_interval: Duration::from_secs(1),
+            node_id: crate::leases::default_node_id(),
+            lease_ttl: Duration::from_secs(10),
+            lease_interval: Duration::from_secs(1),
         }
     }
 }
@@ -54,16 +72,13 @@ struct Pool {
 #[derive(Default)]
 struct State {
     pools: HashMap<String, Pool>,
-    /// Busy environments of functions without reserved concurrency.
-    unreserved_busy: u32,
-    /// Reserved concurrency of every function that has one.
-    reservations: HashMap<String, u32>,
 }
 
 struct Inner {
     host: HostConfig,
     config: InvokerConfig,
     state: Mutex<State>,
+    leases: Arc<Leases>,
 }
 
 /// Counts of a function's environments, for `GetProvisionedConcurrencyConfig` and tests.
@@ -87,17 +102,15 @@ pub struct Invoker {
 struct Slot {
     inner: Arc<Inner>,
     name: String,
-    reserved: bool,
     env: Option<Arc<Environment>>,
     done: bool,
+    /// The cluster's slot, given back after the environment is.
+    _lease: LeaseSlot,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut st = self.inner.state.lock().expect("invoker state");
-        if !self.reserved {
-            st.unreserved_busy = st.unreserved_busy.saturating_sub(1);
-        }
         let pool = st.pools.entry(self.name.clone()).or_default();
         pool.busy = pool.busy.saturating_sub(1);
         if let Some(env) = self.env.take() {
@@ -114,9 +127,17 @@ impl Drop for Slot {
 }
 
 impl Invoker {
-    /// Starts an invoker and its reaper; removes what a previous floe process left.
-    pub fn new(host: HostConfig, config: InvokerConfig) -> Invoker {
-        let inner = Arc::new(Inner { host, config, state: Mutex::new(State::default()) });
+    /// Starts an invoker, its reaper and its leases' renewal; removes what a
+    /// previous floe process left. Must run inside a Tokio runtime.
+    pub fn new(host: HostConfig, config: InvokerConfig, meta: Meta) -> Invoker {
+        let leases = Leases::new(
+            meta,
+            config.node_id.clone(),
+            config.account_concurrency,
+            config.lease_ttl,
+            config.lease_interval,
+        );
+        let inner = Arc::new(Inner { host, config, state: Mutex::new(State::default()), leases });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(reaper(weak));
         Invoker { inner }
@@ -130,30 +151,36 @@ impl Invoker {
         &self.inner.config
     }
 
-    /// Sets (or clears) a function's reserved concurrency.
-    pub fn set_reservation(&self, name: &str, reserved: Option<u32>) -> Result<()> {
-        let mut st = self.inner.state.lock().expect("invoker state");
-        let others: u32 = st.reservations.iter().filter(|(n, _)| *n != name).map(|(_, r)| *r).sum();
-        if let Some(r) = reserved {
-            // Lambda keeps at least 100 unreserved; scaled down for small accounts.
-            let floor = (self.inner.config.account_concurrency / 10).min(100);
-            if others + r > self.inner.config.account_concurrency.saturating_sub(floor) {
-                return Err(LambdaError::invalid(format!(
-                    "Specified ReservedConcurrentExecutions for function decreases account's \
-                     UnreservedConcurrentExecution below its minimum value of [{floor}]."
-                )));
-            }
-            st.reservations.insert(name.to_string(), r);
-        } else {
-            st.reservations.remove(name);
+    /// Refuses a reservation of `reserved` when the other functions reserve
+    /// `others`, if it would leave the account less than its unreserved minimum.
+    pub fn check_reservation(&self, others: u32, reserved: u32) -> Result<()> {
+        let account = self.inner.config.account_concurrency;
+        // Lambda keeps at least 100 unreserved; scaled down for small accounts.
+        let floor = (account / 10).min(100);
+        if others.saturating_add(reserved) > account.saturating_sub(floor) {
+            return Err(LambdaError::invalid(format!(
+                "Specified ReservedConcurrentExecutions for function decreases account's \
+                 UnreservedConcurrentExecution below its minimum value of [{floor}]."
+            )));
         }
         Ok(())
     }
 
-    /// What the account has left unreserved.
+    /// Notes a function's reserved concurrency as stored (the leases' rounds
+    /// re-read every function's, so changes through other nodes arrive too).
+    pub fn set_reservation(&self, name: &str, reserved: Option<u32>) {
+        self.inner.leases.note_reservation(name, reserved);
+    }
+
+    /// What the account has left unreserved, as this node last saw the
+    /// reservations (at most a lease interval old).
     pub fn unreserved_concurrency(&self) -> u32 {
-        let st = self.inner.state.lock().expect("invoker state");
-        self.inner.config.account_concurrency.saturating_sub(st.reservations.values().sum())
+        self.inner.leases.unreserved()
+    }
+
+    /// This node's name in the cluster's leases.
+    pub fn node_id(&self) -> &str {
+        self.inner.leases.node_id()
     }
 
     /// Keeps `target` environments of the function initialized ahead of demand.
@@ -211,15 +238,19 @@ impl Invoker {
         }
     }
 
-    /// Retires every environment (node shutdown).
+    /// Retires every environment and gives the node's slots back to the cluster
+    /// (node shutdown). Blocks on the metadata engine.
     pub fn shutdown(&self) {
-        let mut st = self.inner.state.lock().expect("invoker state");
-        for pool in st.pools.values_mut() {
-            pool.provisioned_target = 0;
-            for env in pool.idle.drain(..) {
-                env.retire();
+        {
+            let mut st = self.inner.state.lock().expect("invoker state");
+            for pool in st.pools.values_mut() {
+                pool.provisioned_target = 0;
+                for env in pool.idle.drain(..) {
+                    env.retire();
+                }
             }
         }
+        self.inner.leases.close();
     }
 
     /// Runs one invocation on a warm environment, or a new one.
@@ -230,7 +261,10 @@ impl Invoker {
         payload: Bytes,
         context: &InvokeContext,
     ) -> Result<Outcome> {
-        let mut slot = self.admit(&function, &code_dir)?;
+        // The cluster's limits first (no metadata traffic while the node holds
+        // enough slots), then an environment here.
+        let lease = self.inner.leases.acquire(&function).await?;
+        let mut slot = self.admit(&function, &code_dir, lease)?;
         for attempt in 0.. {
             let env = match slot.env.clone() {
                 Some(env) => env,
@@ -276,12 +310,9 @@ impl Invoker {
         unreachable!("the loop returns")
     }
 
-    /// Takes a concurrency slot, and a warm environment if one is idle.
-    fn admit(&self, function: &Arc<Function>, code_dir: &std::path::Path) -> Result<Slot> {
+    /// Takes a warm environment if one is idle, for an invocation holding `lease`.
+    fn admit(&self, function: &Arc<Function>, code_dir: &std::path::Path, lease: LeaseSlot) -> Result<Slot> {
         let mut st = self.inner.state.lock().expect("invoker state");
-        let reserved_total: u32 = st.reservations.values().sum();
-        let account = self.inner.config.account_concurrency;
-        let unreserved_busy = st.unreserved_busy;
         let pool = st.pools.entry(function.name.clone()).or_default();
         if pool.revision != function.revision_id {
             for env in pool.idle.drain(..) {
@@ -291,15 +322,10 @@ impl Invoker {
             pool.revision = function.revision_id.clone();
         }
         pool.latest = Some((function.clone(), code_dir.to_path_buf()));
-        match function.reserved_concurrency {
-            Some(r) if pool.busy >= r => {
-                return Err(LambdaError::throttled("ReservedFunctionConcurrentInvocationLimitExceeded"))
-            }
-            Some(_) => {}
-            None if unreserved_busy >= account.saturating_sub(reserved_total) => {
-                return Err(LambdaError::throttled("ConcurrentInvocationLimitExceeded"))
-            }
-            None => {}
+        // The lease already holds the limits across the cluster; this is the same
+        // check on this node's own count, which a lease can never allow past.
+        if function.reserved_concurrency.is_some_and(|r| pool.busy >= r) {
+            return Err(LambdaError::throttled("ReservedFunctionConcurrentInvocationLimitExceeded"));
         }
         pool.busy += 1;
         let mut env = None;
@@ -312,11 +338,7 @@ impl Invoker {
                 pool.provisioned_live = pool.provisioned_live.saturating_sub(1);
             }
         }
-        let reserved = function.reserved_concurrency.is_some();
-        if !reserved {
-            st.unreserved_busy += 1;
-        }
-        Ok(Slot { inner: self.inner.clone(), name: function.name.clone(), reserved, env, done: false })
+        Ok(Slot { inner: self.inner.clone(), name: function.name.clone(), env, done: false, _lease: lease })
     }
 }
 

@@ -1,13 +1,14 @@
 //! floe's functions: the function model and its validation (`model`), code
 //! packages (`code`), execution environments speaking the AWS Lambda Runtime API
 //! (`environment`, `runtime_api`, `logs`), the invoker with its pools and
-//! concurrency limits (`invoker`), and the service every front end calls
+//! concurrency limits (`invoker`, held across the cluster by `leases`), and the service every front end calls
 //! (`service`: the CLI now, the HTTP API next).
 
 pub mod code;
 mod environment;
 pub mod error;
 mod invoker;
+mod leases;
 pub mod logs;
 pub mod model;
 mod mounts;

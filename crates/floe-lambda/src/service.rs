@@ -21,7 +21,7 @@ use crate::invoker::{Invoker, InvokerConfig, PoolStats};
 use crate::model::{validate_name, Function, Limits, Settings};
 use crate::mounts::{HostDirectories, MountSources};
 
-const KIND: &str = "function";
+const KIND: &str = crate::leases::FUNCTION_KIND;
 
 /// Retries of asynchronous invocations, as Lambda: two more attempts after a
 /// function error, then the event is dropped (logged).
@@ -234,7 +234,7 @@ impl Functions {
             init_timeout: config.init_timeout,
             freeze_idle: config.freeze_idle,
         };
-        let invoker = Invoker::new(host, config.invoker.clone());
+        let invoker = Invoker::new(host, config.invoker.clone(), meta.clone());
         let (async_tx, async_rx) = mpsc::channel(config.asynchronous.queue_capacity.max(1));
         let functions = Functions {
             inner: Arc::new(Inner {
@@ -249,9 +249,7 @@ impl Functions {
             }),
         };
         for f in functions.list_functions().map_err(|e| OpenError(e.to_string()))? {
-            if let Err(e) = functions.inner.invoker.set_reservation(&f.name, f.reserved_concurrency) {
-                tracing::warn!("function {}: {e}", f.name);
-            }
+            functions.inner.invoker.set_reservation(&f.name, f.reserved_concurrency);
             if f.provisioned_concurrency > 0 {
                 let target = f.provisioned_concurrency;
                 match functions.runnable(f.clone()).await {
@@ -504,7 +502,7 @@ impl Functions {
             Err(e) => return Err(e.into()),
         };
         self.inner.invoker.retire_function(name);
-        let _ = self.inner.invoker.set_reservation(name, None);
+        self.inner.invoker.set_reservation(name, None);
         // The package goes when no function uses it any more.
         if let Ok(function) = serde_json::from_str::<Function>(&record.body) {
             let used = self.list_functions()?.iter().any(|f| f.code_sha256 == function.code_sha256);
@@ -515,20 +513,39 @@ impl Functions {
         Ok(())
     }
 
-    /// `PutFunctionConcurrency`.
+    /// `PutFunctionConcurrency`. The account's unreserved minimum is checked
+    /// against every function's reservation in the same transaction as the write,
+    /// so that two nodes reserving at once cannot both pass it.
     pub fn put_function_concurrency(&self, name: &str, reserved: u32) -> Result<u32> {
-        let (current, _) = self.load(name)?;
-        // The invoker checks the account's limits; the record follows, or the
-        // reservation goes back to what it was.
-        self.inner.invoker.set_reservation(name, Some(reserved))?;
-        let updated = self.update(name, |f| {
-            f.reserved_concurrency = Some(reserved);
-            Ok(())
-        });
-        if updated.is_err() {
-            let _ = self.inner.invoker.set_reservation(name, current.reserved_concurrency);
-        }
-        updated.map(|_| reserved)
+        validate_name(name).map_err(|_| LambdaError::not_found(name))?;
+        let invoker = &self.inner.invoker;
+        self.inner.meta.raw_write(|txn| {
+            let Some(record) = txn.get_record(KIND, name)? else {
+                return Ok(Err(LambdaError::not_found(name)));
+            };
+            let others = match crate::leases::reserved_by_others(txn, name)? {
+                Ok(others) => others,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Err(e) = invoker.check_reservation(others, reserved) {
+                return Ok(Err(e));
+            }
+            let mut function: Function = match serde_json::from_str(&record.body) {
+                Ok(f) => f,
+                Err(e) => return Ok(Err(LambdaError::service(format!("stored function {name} is unreadable: {e}")))),
+            };
+            function.reserved_concurrency = Some(reserved);
+            function.last_modified = now_lambda();
+            function.revision_id = crate::environment::request_id();
+            let body = match serde_json::to_string(&function) {
+                Ok(body) => body,
+                Err(e) => return Ok(Err(LambdaError::service(e))),
+            };
+            txn.put_record(KIND, &floe_meta::Record { name: name.to_string(), body, revision: record.revision + 1 })?;
+            Ok(Ok(()))
+        })??;
+        invoker.set_reservation(name, Some(reserved));
+        Ok(reserved)
     }
 
     pub fn get_function_concurrency(&self, name: &str) -> Result<Option<u32>> {
@@ -540,7 +557,8 @@ impl Functions {
             f.reserved_concurrency = None;
             Ok(())
         })?;
-        self.inner.invoker.set_reservation(name, None)
+        self.inner.invoker.set_reservation(name, None);
+        Ok(())
     }
 
     /// `PutProvisionedConcurrencyConfig` (on `$LATEST`, the only version).
