@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use floe_api::ApiState;
-use floe_node::{Node, NodeSettings};
+use floe_node::{Node, NodeAnnouncement, NodeRegistry, NodeSettings};
 
 use crate::config::DataDir;
 use crate::credentials;
@@ -81,11 +81,18 @@ async fn serve(
     let objects = tokio::task::block_in_place(|| paths.objects())?;
     let key = credentials::ensure(&meta, paths)?;
     let deployment = config.deployment.clone();
-    let mut settings = NodeSettings::new(paths.root.join("node"), deployment.clone());
+    let node_dir = paths.root.join("node");
+    std::fs::create_dir_all(&node_dir).with_context(|| format!("cannot create {}", node_dir.display()))?;
+    // One id for the node's registry record and its concurrency leases, kept across
+    // restarts so that a restarted node rejoins as itself.
+    let node_id = NodeRegistry::node_id_in(&node_dir)
+        .with_context(|| format!("cannot read or make the node id in {}", node_dir.display()))?;
+    let mut settings = NodeSettings::new(node_dir, deployment.clone());
+    settings.functions.invoker.node_id = node_id.clone();
     settings.functions.invoker.account_concurrency = config.account_concurrency;
     settings.fs.session_ttl = config.session_ttl;
     settings.fs.disk_cache = (config.cache_size > 0).then(|| (paths.root.join("cache"), config.cache_size << 20));
-    let node = Node::open(meta, objects, settings).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let node = Node::open(meta.clone(), objects, settings).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let api_addr = api_listener.local_addr()?;
     let trigger_addr = trigger_listener.local_addr()?;
     let endpoint = format!("http://{api_addr}");
@@ -99,6 +106,26 @@ async fn serve(
         account_id: deployment.account_id.clone(),
     })?;
     node.triggers().set_endpoint(&triggers);
+    let registry = NodeRegistry::register(
+        meta,
+        NodeAnnouncement {
+            id: node_id,
+            api_endpoint: endpoint.clone(),
+            trigger_endpoint: triggers.clone(),
+            object_store: paths.store_description(),
+            beat_interval: floe_node::registry::DEFAULT_BEAT_INTERVAL,
+        },
+    )
+    .await;
+    let registry = match registry {
+        Ok(r) => r,
+        Err(e) => {
+            let stopping = node.clone();
+            tokio::task::spawn_blocking(move || stopping.shutdown()).await?;
+            lock.unpublish();
+            anyhow::bail!("cannot register the node: {e}");
+        }
+    };
     let state = ApiState { node: node.clone(), credentials: Arc::new(vec![key.clone()]) };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api =
@@ -124,6 +151,9 @@ async fn serve(
     }
     // Environments first (they bind the mounts), then the mounts.
     tokio::task::spawn_blocking(move || node.shutdown()).await?;
+    if let Err(e) = registry.deregister().await {
+        eprintln!("floe: the node's record stays in the registry ({e}); floe status shows it down");
+    }
     lock.unpublish();
     eprintln!("floe: stopped");
     Ok(())

@@ -183,6 +183,21 @@ fn functions_and_files_are_shared_between_nodes() {
     let ka = std::fs::read_to_string(nodes[0].floe.data_dir().join("credentials")).expect("A's credentials");
     let kb = std::fs::read_to_string(nodes[1].floe.data_dir().join("credentials")).expect("B's credentials");
     assert_eq!(ka, kb, "every node serves the same key pair");
+
+    // `floe status` on either node lists both, up, where they listen, on one backend.
+    let status = nodes[1].floe.run(["status", "--json"]);
+    let status: Value = serde_json::from_str(status.expect_ok()).expect("status --json is JSON");
+    let mut endpoints: Vec<(String, String)> = status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| (n["api_endpoint"].as_str().unwrap_or("").to_string(), n["state"].as_str().unwrap_or("").to_string()))
+        .collect();
+    endpoints.sort();
+    let mut want = vec![(a.endpoint.clone(), "up".to_string()), (b.endpoint.clone(), "up".to_string())];
+    want.sort();
+    assert_eq!(endpoints, want, "{status}");
+    assert_eq!(status["backends"]["metadata"]["kind"], "postgres", "{status}");
 }
 
 #[test]
@@ -421,4 +436,53 @@ fn wrong_backends_stop_floe_up_in_one_line() {
         assert!(!stderr.contains("hunter2") && !stderr.contains("not-the-password"), "a password shown: {stderr:?}");
         assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "nothing started");
     }
+}
+
+/// A function with reserved concurrency 2 runs at most twice at once in the whole
+/// cluster: with one invocation in flight on each node, a third is throttled on
+/// either node, and admitted once one of them finished.
+#[test]
+fn reserved_concurrency_holds_across_nodes() {
+    let Some((_backends, nodes)) = cluster(function_name!(), 2) else { return };
+    let (a, b) = (nodes[0].up(), nodes[1].up());
+    set_up_files(a);
+    // `gate`: the same code and mount, reserved concurrency 2.
+    let made = a.boto3(
+        "f = lam.get_function(FunctionName='files')\n\
+         import urllib.request\n\
+         code = urllib.request.urlopen(f['Code']['Location']).read()\n\
+         c = f['Configuration']\n\
+         g = lam.create_function(FunctionName='gate', Runtime=c['Runtime'], Role=c['Role'], Handler=c['Handler'],\n\
+             Code={'ZipFile': code}, Timeout=300, FileSystemConfigs=c['FileSystemConfigs'])\n\
+         lam.put_function_concurrency(FunctionName='gate', ReservedConcurrentExecutions=2)\n\
+         out(g['State'])",
+    );
+    assert_eq!(made, json!("Active"));
+    let gate = |up: &Up, id: &str| -> Value {
+        up.boto3(&format!(
+            "try:\n    r = lam.invoke(FunctionName='gate', Payload=json.dumps({{'op': 'block', 'name': 'release', 'id': '{id}'}}))\n    \
+             out({{'status': r['StatusCode'], 'body': json.loads(r['Payload'].read())}})\n\
+             except botocore.exceptions.ClientError as e:\n    \
+             out({{'error': e.response['Error']['Code'], 'reason': e.response.get('Reason')}})\n"
+        ))
+    };
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| gate(a, "1"));
+        let second = scope.spawn(|| gate(b, "2"));
+        common::wait_for("an invocation in flight on each node", || {
+            files(a, json!({"op": "exists", "name": "release.started.1"}))["exists"] == true
+                && files(a, json!({"op": "exists", "name": "release.started.2"}))["exists"] == true
+        });
+        let throttled =
+            json!({"error": "TooManyRequestsException", "reason": "ReservedFunctionConcurrentInvocationLimitExceeded"});
+        assert_eq!(gate(a, "3"), throttled, "a third on A");
+        assert_eq!(gate(b, "4"), throttled, "a third on B");
+        files(b, json!({"op": "write", "name": "release", "text": "go"}));
+        let done = json!({"status": 200, "body": {"released": true}});
+        assert_eq!(first.join().expect("first"), done);
+        assert_eq!(second.join().expect("second"), done);
+    });
+    // The slots are free again, on both nodes.
+    assert_eq!(gate(b, "5"), json!({"status": 200, "body": {"released": true}}));
+    assert_eq!(gate(a, "6"), json!({"status": 200, "body": {"released": true}}));
 }
