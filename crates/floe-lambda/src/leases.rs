@@ -277,7 +277,7 @@ impl Leases {
                 return Err(group.throttled());
             }
         }
-        let grant = self.meta.raw_write(|txn| {
+        let grant = self.meta.write_txn(|txn| {
             let functions = match &group {
                 Group::Function(name) => txn.get_record(FUNCTION_KIND, name)?.into_iter().collect(),
                 Group::Unreserved => txn.list_records(FUNCTION_KIND)?,
@@ -417,7 +417,7 @@ impl Leases {
         let (reservations, checked) = if targets.is_empty() {
             (reservations(&self.meta.records(FUNCTION_KIND)?)?, Vec::new())
         } else {
-            self.meta.raw_write(|txn| {
+            self.meta.write_txn(|txn| {
                 let reservations = match reservations(&txn.list_records(FUNCTION_KIND)?) {
                     Ok(r) => r,
                     Err(e) => return Ok(Err(e)),
@@ -460,7 +460,7 @@ impl Leases {
             st.closed = true;
             st.groups.iter().filter(|(_, h)| h.recorded).map(|(g, _)| g.kind()).collect()
         };
-        let deleted = self.meta.raw_write(|txn| {
+        let deleted = self.meta.write_txn(|txn| {
             for kind in &kinds {
                 if txn.get_record(kind, &self.node_id)?.is_some() {
                     txn.delete_record(kind, &self.node_id)?;

@@ -519,7 +519,7 @@ impl Functions {
     pub fn put_function_concurrency(&self, name: &str, reserved: u32) -> Result<u32> {
         validate_name(name).map_err(|_| LambdaError::not_found(name))?;
         let invoker = &self.inner.invoker;
-        self.inner.meta.raw_write(|txn| {
+        self.inner.meta.write_txn(|txn| {
             let Some(record) = txn.get_record(KIND, name)? else {
                 return Ok(Err(LambdaError::not_found(name)));
             };

@@ -298,7 +298,7 @@ async fn expired_leases_stop_counting() {
     let ghost = |expires_ms: u64| {
         let body = format!(r#"{{"count":2,"expires_ms":{expires_ms}}}"#);
         c.metas[0]
-            .raw_write(|t| {
+            .write_txn(|t| {
                 let revision = t.get_record("concurrency-lease/fn:held", "ghost")?.map_or(1, |r| r.revision + 1);
                 t.put_record(
                     "concurrency-lease/fn:held",

@@ -2314,7 +2314,7 @@ pub fn check_fsck_namespace(meta: &Meta) {
     let e = t.dir(&root(), ROOT, "e");
     let x = t.file(&root(), e.ino, "x");
     ok(
-        meta.raw_write(|txn| {
+        meta.write_txn(|txn| {
             let mut a = txn.get_inode(t.id, f.ino)?.ok_or(MetaError::NotFound)?;
             a.nlink = 5;
             txn.put_inode(t.id, &a)?;

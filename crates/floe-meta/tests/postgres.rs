@@ -139,7 +139,7 @@ fn a_serialization_failure_is_retried() {
     let attempts = AtomicUsize::new(0);
     let conflicts_before = store.conflicts();
     let size = meta
-        .raw_write(|t| {
+        .write_txn(|t| {
             let attr: Attr = t.get_inode(fs, root_ino)?.ok_or(MetaError::NotFound)?;
             if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
                 // Another writer changes the root directory and commits meanwhile.

@@ -66,10 +66,13 @@ impl Meta {
         Meta { store }
     }
 
-    /// Runs `f` on the rows directly, in one write transaction: for tests that must
-    /// build states no operation produces (the corruptions fsck repairs).
-    #[doc(hidden)]
-    pub fn raw_write<R>(&self, f: impl FnMut(&mut dyn MetaTxn) -> Result<R>) -> Result<R> {
+    /// Runs `f` on the rows directly, in one write transaction, run again from the
+    /// start after a serialization conflict (so `f` must have no other effects): for
+    /// services that keep an invariant over several records (floe-lambda's
+    /// concurrency leases, reservations against the account's floor), and for tests
+    /// that build states no operation produces (the corruptions fsck repairs). File
+    /// system rows are for the operations above, which keep their invariants.
+    pub fn write_txn<R>(&self, f: impl FnMut(&mut dyn MetaTxn) -> Result<R>) -> Result<R> {
         self.write(f)
     }
 
