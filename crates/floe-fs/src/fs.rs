@@ -3,7 +3,7 @@
 use crate::blocks::BlockStore;
 pub use crate::handles::OpenFlags;
 use crate::handles::{Handle, Handles, SeenVersions};
-use crate::read::{chunk_maps, overlay_pending, read_committed};
+use crate::read::{chunk_maps, pending_overlay, read_committed};
 use crate::write::{SliceIds, WriteContext};
 use crate::{FsConfig, FsError, Result};
 use floe_meta::{
@@ -448,25 +448,34 @@ impl FileSystem {
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>> {
         let handle = self.handles.get(fh)?;
-        let committed = self.meta.getattr(self.info.id, handle.ino)?;
-        if committed.kind == FileKind::Directory {
-            return Err(floe_meta::MetaError::IsDir.into());
-        }
-        let (maps, end, committed_end) = {
+        // One moment's view, taken under the inode's lock: the committed size and chunk
+        // maps, and a copy of the pending writes over the range. A commit (fsync, close,
+        // a full buffer) moves pending writes into the maps under the same lock, so
+        // taking the overlay later could miss writes the maps do not have yet; the
+        // kernel would cache that stale read (readahead runs beside fsync).
+        let (maps, end, committed_end, overlay) = {
             let mut st = handle.inode.lock();
+            let committed = self.meta.getattr(self.info.id, handle.ino)?;
+            if committed.kind == FileKind::Directory {
+                return Err(floe_meta::MetaError::IsDir.into());
+            }
             let end = (offset.saturating_add(size as u64)).min(st.pending.size(committed.size));
             if offset >= end {
                 return Ok(Vec::new());
             }
             // Committed bytes past a pending truncation read as zeros.
             let committed_end = st.pending.truncate.unwrap_or(u64::MAX).min(end);
-            (chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, offset, committed_end)?, end, committed_end)
+            let maps = chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, offset, committed_end)?;
+            let overlay = pending_overlay(&st, self.blocks.block_size(), offset, end);
+            (maps, end, committed_end, overlay)
         };
         let mut out = vec![0u8; (end - offset) as usize];
         if committed_end > offset {
             read_committed(&self.blocks, &maps, offset, &mut out[..(committed_end - offset) as usize])?;
         }
-        overlay_pending(&handle.inode.lock(), self.blocks.block_size(), offset, &mut out);
+        for (at, bytes) in overlay {
+            out[at..at + bytes.len()].copy_from_slice(&bytes);
+        }
         Ok(out)
     }
 

@@ -79,9 +79,10 @@ pub(crate) fn read_committed(
     Ok(())
 }
 
-/// Lays this client's pending writes over `out`, in write order.
-pub(crate) fn overlay_pending(state: &InodeState, block_size: usize, offset: u64, out: &mut [u8]) {
-    let end = offset + out.len() as u64;
+/// Copies of this client's pending writes over `offset..end`, in write order, each with
+/// where it goes in a buffer that starts at `offset`.
+pub(crate) fn pending_overlay(state: &InodeState, block_size: usize, offset: u64, end: u64) -> Vec<(usize, Vec<u8>)> {
+    let mut pieces = Vec::new();
     for s in &state.pending.slices {
         let start = s.chunk * CHUNK_SIZE + s.pos as u64;
         let stop = start + s.len(block_size) as u64;
@@ -89,7 +90,9 @@ pub(crate) fn overlay_pending(state: &InodeState, block_size: usize, offset: u64
         if lo >= hi {
             continue;
         }
-        let dst = &mut out[(lo - offset) as usize..(hi - offset) as usize];
-        s.copy_out(block_size, (lo - start) as usize, dst);
+        let mut bytes = vec![0u8; (hi - lo) as usize];
+        s.copy_out(block_size, (lo - start) as usize, &mut bytes);
+        pieces.push(((lo - offset) as usize, bytes));
     }
+    pieces
 }

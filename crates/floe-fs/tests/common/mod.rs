@@ -54,10 +54,12 @@ impl Env {
     }
 
     /// How many objects the store holds (every file of the local directory, so that
-    /// uploads in progress count too).
+    /// uploads in progress count too, except the staging files of uploads a crash cut
+    /// short: `object_store` writes `<object>#<n>` and renames it, and a writer killed
+    /// in between leaves one that is not an object).
     pub fn object_count(&self) -> usize {
         match &self.store {
-            None => count_files(&self.dir.path().join("objects")),
+            None => count_files(&self.dir.path().join("objects"), &|name| !name.contains('#')),
             Some(store) => block_on(store.list(None).try_collect::<Vec<_>>()).expect("list objects").len(),
         }
     }
@@ -99,15 +101,16 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
 }
 
-pub fn count_files(dir: &Path) -> usize {
+/// Files under `dir` whose names `wanted` accepts.
+pub fn count_files(dir: &Path, wanted: &dyn Fn(&str) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .map(|e| {
             let e = e.expect("dir entry");
             if e.file_type().expect("file type").is_dir() {
-                count_files(&e.path())
+                count_files(&e.path(), wanted)
             } else {
-                1
+                usize::from(wanted(&e.file_name().to_string_lossy()))
             }
         })
         .sum()
