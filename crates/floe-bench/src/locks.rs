@@ -8,6 +8,7 @@
 //! separate open files (each open file is its own lock owner), two threads taking
 //! turns as fast as they can.
 
+use crate::node::FloeDir;
 use crate::setup::Environment;
 use crate::stats::{us, Report, Series, Table};
 use crate::Args;
@@ -43,37 +44,21 @@ fn fcntl_lock(f: &File, cmd: i32, typ: i32) -> Result<()> {
 }
 
 /// A `floe mount` of the bench file system started for this workload.
-struct Client {
+struct Client<'a> {
     dir: PathBuf,
     pid: i32,
-    floe: PathBuf,
-    data: PathBuf,
+    node: &'a FloeDir,
 }
 
-impl Client {
-    fn mount(env: &Environment, name: &str) -> Result<Client> {
+impl<'a> Client<'a> {
+    fn mount(env: &'a Environment, name: &str) -> Result<Client<'a>> {
         let dir = env.work().join(name);
         // A mount left by an interrupted earlier run.
         let _ = std::process::Command::new("umount").arg("-l").arg(&dir).stderr(std::process::Stdio::null()).status();
-        std::fs::create_dir_all(&dir)?;
-        let out = std::process::Command::new(env.floe())
-            .arg("--data-dir")
-            .arg(env.data())
-            .args(["mount", "bench"])
-            .arg(&dir)
-            .args(["-d", "--session-ttl", SESSION_TTL])
-            .output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            bail!("mounting a lock client failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let pid = stdout
-            .split("(pid ")
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|p| p.parse().ok())
-            .context("no pid in the mount output")?;
-        Ok(Client { dir, pid, floe: env.floe().to_path_buf(), data: env.data().to_path_buf() })
+        let node = env.floe_dir();
+        let pid =
+            node.mount("bench", &dir, &["--session-ttl", SESSION_TTL]).context("mounting a lock client failed")?;
+        Ok(Client { dir, pid, node })
     }
 
     /// SIGKILL to the server (a crashed client), then detach its dead mount.
@@ -90,14 +75,9 @@ impl Client {
     }
 }
 
-impl Drop for Client {
+impl Drop for Client<'_> {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(&self.floe)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .arg("umount")
-            .arg(&self.dir)
-            .output();
+        let _ = self.node.umount(&self.dir);
     }
 }
 
@@ -202,6 +182,7 @@ pub fn locks(env: &Environment, args: &Args, report: &mut Report) -> Result<()> 
         unit: "µs",
         higher_is_better: false,
         show_max: true,
+        lead: None,
         rows: vec![
             ("fcntl F_SETLKW + F_UNLCK, uncontended".into(), fcntl_s),
             ("flock LOCK_EX + LOCK_UN, uncontended".into(), flock_s),
@@ -222,6 +203,7 @@ pub fn locks(env: &Environment, args: &Args, report: &mut Report) -> Result<()> 
         unit: "appends/s",
         higher_is_better: true,
         show_max: false,
+        lead: None,
         rows: vec![("open O_APPEND; flock LOCK_EX, write 64 B, LOCK_UN".into(), rate)],
     });
 
@@ -253,6 +235,7 @@ pub fn locks(env: &Environment, args: &Args, report: &mut Report) -> Result<()> 
         unit: "s",
         higher_is_better: false,
         show_max: true,
+        lead: None,
         rows: vec![("flock held by a killed client, waited for on another".into(), freed)],
     });
     Ok(())

@@ -1,15 +1,19 @@
 //! floe's benchmark harness (../shared/BENCH.md): the seed file system workload on a
 //! floe mount side by side with a local tmpfs directory (the limit), a plain directory
 //! on the disk holding floe's objects, and `rclone mount` of a local directory (a
-//! peer). Rounds alternate between targets; results are percentiles and ratios,
-//! printed as Markdown and written as JSON. Not a test: nothing here fails on timing.
+//! peer); with shared backends given (PostgreSQL + S3), a second floe mount on them
+//! as one more target, and the cluster workloads (several nodes, the disk cache).
+//! Rounds alternate between targets; results are percentiles and ratios, printed as
+//! Markdown and written as JSON. Not a test: nothing here fails on timing.
 
+mod cluster;
 mod locks;
+mod node;
 mod setup;
 mod stats;
 mod workloads;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -28,10 +32,34 @@ pub struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/fs.json")]
     json: PathBuf,
-    /// Workloads to run (default: all): json30, seed, meta, tree, seq, locks.
+    /// Workloads to run (default: all): json30, seed, meta, tree, seq, locks; with
+    /// shared backends also cluster-meta, cluster-cache.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Shared metadata (postgres://...): with --shared-store, adds the floe-pg-s3
+    /// target and enables the cluster workloads.
+    #[arg(long, env = "FLOE_BENCH_META", value_name = "URL")]
+    shared_meta: Option<String>,
+    /// Shared object store (s3://bucket/prefix?endpoint=...), with AWS_ACCESS_KEY_ID
+    /// and AWS_SECRET_ACCESS_KEY in the environment.
+    #[arg(long, env = "FLOE_BENCH_STORE", value_name = "URL")]
+    shared_store: Option<String>,
+    /// MiB of node-local disk cache of the floe-pg-s3 target (floe up's default).
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    shared_cache_size: u64,
+    /// MiB of the file that cluster-cache reads.
+    #[arg(long, default_value_t = 100, value_name = "MIB")]
+    cache_file_size: u64,
 }
+
+impl Args {
+    pub fn floe_bin(&self) -> Result<PathBuf> {
+        setup::floe_bin(&self.floe)
+    }
+}
+
+const FS_WORKLOADS: [&str; 6] = ["json30", "seed", "meta", "tree", "seq", "locks"];
+const CLUSTER_WORKLOADS: [&str; 2] = ["cluster-meta", "cluster-cache"];
 
 fn main() {
     if let Err(e) = run(Args::parse()) {
@@ -41,32 +69,64 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    let env = setup::Environment::start(&args)?;
+    let backends = node::Backends::from_args(args.shared_meta.as_deref(), args.shared_store.as_deref())?;
+    if let Some(w) =
+        args.only.iter().find(|w| !FS_WORKLOADS.contains(&w.as_str()) && !CLUSTER_WORKLOADS.contains(&w.as_str()))
+    {
+        bail!("unknown workload {w}; the workloads: {}, {}", FS_WORKLOADS.join(", "), CLUSTER_WORKLOADS.join(", "));
+    }
     let wants = |w: &str| args.only.is_empty() || args.only.iter().any(|o| o == w);
-    let mut report = stats::Report::new(&env.describe());
-    let result = (|| -> Result<()> {
-        if wants("json30") {
-            workloads::json30(&env, &args, &mut report)?;
+    let cluster: Vec<&str> = CLUSTER_WORKLOADS.iter().copied().filter(|w| wants(w)).collect();
+    let cluster_backends = match (&backends, cluster.first()) {
+        (Some(b), Some(_)) => Some(b),
+        (None, Some(w)) if !args.only.is_empty() => {
+            bail!(
+                "{w} needs shared backends: --shared-meta and --shared-store (or FLOE_BENCH_META and FLOE_BENCH_STORE)"
+            )
         }
-        if wants("seed") {
-            workloads::seed(&env, &args, &mut report)?;
+        _ => None,
+    };
+    let mut report = stats::Report::new("");
+    if FS_WORKLOADS.iter().any(|w| wants(w)) {
+        let env = setup::Environment::start(&args, backends.as_ref())?;
+        report.machine = env.describe();
+        let result = (|| -> Result<()> {
+            if wants("json30") {
+                workloads::json30(&env, &args, &mut report)?;
+            }
+            if wants("seed") {
+                workloads::seed(&env, &args, &mut report)?;
+            }
+            if wants("meta") {
+                workloads::meta_ops(&env, &args, &mut report)?;
+            }
+            if wants("tree") {
+                workloads::tree(&env, &args, &mut report)?;
+            }
+            if wants("seq") {
+                workloads::sequential(&env, &args, &mut report)?;
+            }
+            if wants("locks") {
+                locks::locks(&env, &args, &mut report)?;
+            }
+            Ok(())
+        })();
+        drop(env);
+        result?;
+    } else {
+        report.machine = setup::describe_machine(&args.work);
+    }
+    if let Some(b) = cluster_backends {
+        if !report.machine.contains("PostgreSQL") {
+            report.machine.push_str(&format!(" · shared backends: {}", b.describe()));
         }
-        if wants("meta") {
-            workloads::meta_ops(&env, &args, &mut report)?;
+        if cluster.contains(&"cluster-meta") {
+            cluster::cluster_meta(&args, b, &mut report)?;
         }
-        if wants("tree") {
-            workloads::tree(&env, &args, &mut report)?;
+        if cluster.contains(&"cluster-cache") {
+            cluster::cluster_cache(&args, b, &mut report)?;
         }
-        if wants("seq") {
-            workloads::sequential(&env, &args, &mut report)?;
-        }
-        if wants("locks") {
-            locks::locks(&env, &args, &mut report)?;
-        }
-        Ok(())
-    })();
-    drop(env);
-    result?;
+    }
     report.write_json(&args.json)?;
     println!("{}", report.markdown());
     Ok(())

@@ -1,77 +1,56 @@
 //! Starting and stopping what is measured: a floe mount, an rclone mount of a local
-//! directory, a tmpfs directory and a plain directory on the disk under the work dir.
+//! directory, a tmpfs directory and a plain directory on the disk under the work dir;
+//! with shared backends given, a second floe mount on them (PostgreSQL + S3).
 
+use crate::node::{run, unmount, wait_mounted, Backends, FloeDir};
 use crate::Args;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 pub struct Target {
     pub name: &'static str,
     pub dir: PathBuf,
 }
 
+/// The target on the shared backends, beside "floe" on the embedded ones.
+pub const SHARED_TARGET: &str = "floe-pg-s3";
+
+/// A floe mount of the bench file system and how it was mounted.
+struct FloeMount {
+    dir: FloeDir,
+    mnt: PathBuf,
+    options: Vec<String>,
+    /// What the backends are, for the report.
+    backends: String,
+}
+
+impl FloeMount {
+    fn mount(&self) -> Result<()> {
+        let options: Vec<&str> = self.options.iter().map(String::as_str).collect();
+        self.dir.mount("bench", &self.mnt, &options)?;
+        Ok(())
+    }
+}
+
 pub struct Environment {
     pub targets: Vec<Target>,
-    floe: PathBuf,
-    data: PathBuf,
-    floe_mnt: PathBuf,
+    floe: FloeMount,
+    shared: Option<FloeMount>,
     rclone_mnt: Option<PathBuf>,
     work: PathBuf,
     shm: PathBuf,
 }
 
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn is_mounted(dir: &Path) -> bool {
-    let want = dir.to_string_lossy().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|t| t.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str())))
-        .unwrap_or(false)
-}
-
-fn wait_mounted(dir: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !is_mounted(dir) {
-        if Instant::now() > deadline {
-            bail!("{} did not get mounted", dir.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-fn unmount(dir: &Path) {
-    if is_mounted(dir) {
-        let _ = Command::new("umount").arg(dir).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while is_mounted(dir) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 impl Environment {
-    pub fn start(args: &Args) -> Result<Environment> {
+    pub fn start(args: &Args, backends: Option<&Backends>) -> Result<Environment> {
         let work = &args.work;
-        let floe = args
-            .floe
-            .canonicalize()
-            .with_context(|| format!("floe binary {} (build it with --release)", args.floe.display()))?;
-        for d in ["mnt-floe", "mnt-rclone", "rclone-src", "disk"] {
+        let bin = args.floe_bin()?;
+        for d in ["mnt-floe", "mnt-floe-pg-s3", "mnt-rclone", "rclone-src", "disk"] {
             let p = work.join(d);
             unmount(&p);
             std::fs::create_dir_all(&p)?;
         }
-        let data = work.join("floe-data");
-        let _ = std::fs::remove_dir_all(&data);
         let _ = std::fs::remove_dir_all(work.join("disk"));
         let _ = std::fs::remove_dir_all(work.join("rclone-src"));
         std::fs::create_dir_all(work.join("disk"))?;
@@ -79,14 +58,33 @@ impl Environment {
         let shm = PathBuf::from("/dev/shm/floe-bench");
         let _ = std::fs::remove_dir_all(&shm);
         std::fs::create_dir_all(&shm)?;
-        let floe_mnt = work.join("mnt-floe");
-        run(Command::new(&floe).arg("--data-dir").arg(&data).args(["fs", "create", "bench"]))?;
-        run(Command::new(&floe).arg("--data-dir").arg(&data).args(["mount", "bench"]).arg(&floe_mnt).arg("-d"))?;
-        let mut targets = vec![
-            Target { name: "floe", dir: floe_mnt.clone() },
-            Target { name: "tmpfs", dir: shm.clone() },
-            Target { name: "disk", dir: work.join("disk") },
-        ];
+        let floe = FloeMount {
+            dir: FloeDir::fresh(&bin, work.join("floe-data"), None)?,
+            mnt: work.join("mnt-floe"),
+            options: Vec::new(),
+            backends: "SQLite, local objects".into(),
+        };
+        floe.dir.create_fs("bench")?;
+        floe.mount()?;
+        let mut targets = vec![Target { name: "floe", dir: floe.mnt.clone() }];
+        let shared = match backends {
+            Some(b) => {
+                // A node as `floe up` runs one: its disk cache on (the default size).
+                let shared = FloeMount {
+                    dir: FloeDir::fresh(&bin, work.join("floe-pg-s3-data"), Some(b.clone()))?,
+                    mnt: work.join("mnt-floe-pg-s3"),
+                    options: vec!["--cache-size".into(), args.shared_cache_size.to_string()],
+                    backends: b.describe(),
+                };
+                shared.dir.create_fs("bench")?;
+                shared.mount()?;
+                targets.push(Target { name: SHARED_TARGET, dir: shared.mnt.clone() });
+                Some(shared)
+            }
+            None => None,
+        };
+        targets.push(Target { name: "tmpfs", dir: shm.clone() });
+        targets.push(Target { name: "disk", dir: work.join("disk") });
         let rclone_mnt = work.join("mnt-rclone");
         let rclone = Command::new("rclone")
             .arg("mount")
@@ -108,16 +106,13 @@ impl Environment {
                 None
             }
         };
-        Ok(Environment { targets, floe, data, floe_mnt, rclone_mnt, work: work.clone(), shm })
+        Ok(Environment { targets, floe, shared, rclone_mnt, work: work.clone(), shm })
     }
 
-    pub fn floe(&self) -> &Path {
-        &self.floe
-    }
-
-    /// floe's data directory (other clients of the bench file system mount it too).
-    pub fn data(&self) -> &Path {
-        &self.data
+    /// The data directory of the "floe" target (other clients of its bench file
+    /// system mount it too).
+    pub fn floe_dir(&self) -> &FloeDir {
+        &self.floe.dir
     }
 
     pub fn work(&self) -> &Path {
@@ -129,45 +124,36 @@ impl Environment {
     }
 
     pub fn describe(&self) -> String {
-        let commit = run(Command::new("git").args(["rev-parse", "--short", "HEAD"])).unwrap_or_default();
-        let mem = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
-            .unwrap_or_default();
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-        format!(
-            "commit {} · {} cores · MemTotal {} kB · floe data and disk target under {} · tmpfs {}",
-            commit.trim(),
-            cpus,
-            mem,
-            self.work.display(),
-            self.shm.display()
-        )
+        let mut text = describe_machine(&self.work);
+        text.push_str(&format!(" · tmpfs {}", self.shm.display()));
+        if let Some(s) = &self.shared {
+            text.push_str(&format!(" · {SHARED_TARGET}: {}, disk cache {} MiB", s.backends, s.options[1]));
+        }
+        text
     }
 
     /// Drops the kernel's page cache and floe's own caches (by remounting with an
     /// emptied disk cache): the "cold" state of BENCH.md.
     pub fn drop_caches(&self) -> Result<()> {
-        // `floe umount` waits for the server to exit: a plain umount followed by a
-        // mount on the same directory can have the old server, as it exits, unmount
-        // the new mount (fuser unmounts by path on drop).
-        run(Command::new(&self.floe).arg("--data-dir").arg(&self.data).arg("umount").arg(&self.floe_mnt))?;
-        let _ = std::fs::remove_dir_all(self.data.join("cache"));
-        run(Command::new(&self.floe)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .args(["mount", "bench"])
-            .arg(&self.floe_mnt)
-            .arg("-d"))?;
-        // Write back dirty pages, then drop clean ones (root only).
-        let _ = Command::new("sync").status();
-        std::fs::write("/proc/sys/vm/drop_caches", "3").context("dropping the page cache needs root")?;
-        Ok(())
+        for m in std::iter::once(&self.floe).chain(&self.shared) {
+            m.dir.umount(&m.mnt)?;
+            m.dir.clear_disk_cache()?;
+            m.mount()?;
+        }
+        crate::node::drop_page_cache()
     }
 
     fn stop(&self) {
-        let _ = run(Command::new(&self.floe).arg("--data-dir").arg(&self.data).arg("umount").arg(&self.floe_mnt));
-        unmount(&self.floe_mnt);
+        for m in std::iter::once(&self.floe).chain(&self.shared) {
+            let _ = m.dir.umount(&m.mnt);
+            unmount(&m.mnt);
+        }
+        // The shared backends outlive the run: take the file system's objects along.
+        if let Some(s) = &self.shared {
+            if let Err(e) = s.dir.delete_fs("bench") {
+                eprintln!("floe-bench: {e:#}");
+            }
+        }
         if let Some(r) = &self.rclone_mnt {
             unmount(r);
         }
@@ -175,8 +161,30 @@ impl Environment {
     }
 }
 
+/// The commit and the machine, for the head of a report.
+pub fn describe_machine(work: &Path) -> String {
+    let commit = run(Command::new("git").args(["rev-parse", "--short", "HEAD"])).unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string()))
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!(
+        "commit {} · {} cores · MemTotal {} kB · floe data and disk target under {}",
+        commit.trim(),
+        cpus,
+        mem,
+        work.display()
+    )
+}
+
 impl Drop for Environment {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Context for error messages that name the floe binary.
+pub fn floe_bin(path: &Path) -> Result<PathBuf> {
+    path.canonicalize().with_context(|| format!("floe binary {} (build it with --release)", path.display()))
 }

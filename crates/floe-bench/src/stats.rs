@@ -40,6 +40,8 @@ pub struct Table {
     pub higher_is_better: bool,
     /// Print the maximum too (latencies: BENCH.md asks for it).
     pub show_max: bool,
+    /// The name of the first series in the ratio columns (default "floe").
+    pub lead: Option<String>,
     pub rows: Vec<(String, Vec<Series>)>,
 }
 
@@ -76,6 +78,8 @@ impl Report {
         for t in &self.tables {
             let targets: Vec<&str> =
                 t.rows.first().map(|r| r.1.iter().map(|s| s.target.as_str()).collect()).unwrap_or_default();
+            let lead = t.lead.as_deref().unwrap_or("floe");
+            let ratios = ratio_columns(&targets, lead);
             out.push_str(&format!("\n### {} ({})\n\n| case | n |", t.title, t.unit));
             for name in &targets {
                 out.push_str(&format!(" {name} p50 | {name} p99 |"));
@@ -83,12 +87,12 @@ impl Report {
                     out.push_str(&format!(" {name} max |"));
                 }
             }
-            for name in targets.iter().skip(1) {
-                out.push_str(&format!(" floe/{name} p50 |"));
+            for (label, _, other) in &ratios {
+                out.push_str(&format!(" {label}/{} p50 |", targets[*other]));
             }
             out.push_str("\n|---|---|");
             out.push_str(&(if t.show_max { "---|---|---|" } else { "---|---|" }).repeat(targets.len()));
-            out.push_str(&"---|".repeat(targets.len().saturating_sub(1)));
+            out.push_str(&"---|".repeat(ratios.len()));
             out.push('\n');
             for (case, series) in &t.rows {
                 let n = series.first().map_or(0, |s| s.samples.len());
@@ -99,19 +103,22 @@ impl Report {
                         out.push_str(&format!(" {} |", fmt(s.max())));
                     }
                 }
-                let floe = series[0].pct(0.5);
-                for s in series.iter().skip(1) {
-                    out.push_str(&format!(" {:.2}x |", floe / s.pct(0.5)));
+                // A row may have fewer series than the first (a reference that does
+                // not apply to it): its missing ratios are left out.
+                for (_, subject, other) in &ratios {
+                    if let (Some(s), Some(o)) = (series.get(*subject), series.get(*other)) {
+                        out.push_str(&format!(" {:.2}x |", s.pct(0.5) / o.pct(0.5)));
+                    }
                 }
                 out.push('\n');
             }
             if targets.len() < 2 {
                 continue;
             }
-            out.push_str(if t.higher_is_better {
-                "\nfloe/x > 1 means floe is faster.\n"
+            out.push_str(&if t.higher_is_better {
+                format!("\n{lead}/x > 1 means {lead} is faster.\n")
             } else {
-                "\nfloe/x < 1 means floe is faster.\n"
+                format!("\n{lead}/x < 1 means {lead} is faster.\n")
             });
         }
         out
@@ -142,4 +149,16 @@ impl Report {
         std::fs::write(path, serde_json::to_string_pretty(&json!({"machine": self.machine, "tables": tables}))?)?;
         Ok(())
     }
+}
+
+/// The ratio columns of a table: (label, subject, other) with the first series over
+/// every other one, then each further floe target ("floe-pg-s3") over every target
+/// that is not floe.
+fn ratio_columns<'a>(targets: &[&'a str], lead: &'a str) -> Vec<(&'a str, usize, usize)> {
+    let is_floe = |i: usize| i > 0 && targets[i].starts_with("floe-");
+    let mut out: Vec<_> = (1..targets.len()).map(|o| (lead, 0, o)).collect();
+    for s in (1..targets.len()).filter(|i| is_floe(*i)) {
+        out.extend((1..targets.len()).filter(|o| !is_floe(*o)).map(|o| (targets[s], s, o)));
+    }
+    out
 }

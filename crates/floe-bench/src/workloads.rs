@@ -23,7 +23,7 @@ fn bench_dir(t: &Target, name: &str) -> Result<PathBuf> {
 }
 
 /// Deterministic filler bytes (xorshift), so that no target can compress or dedupe.
-fn filler(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn filler(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -74,6 +74,7 @@ pub fn json30(env: &Environment, args: &Args, report: &mut Report) -> Result<()>
         unit: "µs",
         higher_is_better: false,
         show_max: false,
+        lead: None,
         rows: vec![
             ("rewrite: open(O_TRUNC) + write + close".into(), writes),
             ("read, warm: open + read + close".into(), reads),
@@ -127,6 +128,7 @@ pub fn seed(env: &Environment, args: &Args, report: &mut Report) -> Result<()> {
         unit: "ms",
         higher_is_better: false,
         show_max: false,
+        lead: None,
         rows,
     });
     Ok(())
@@ -163,6 +165,7 @@ pub fn meta_ops(env: &Environment, args: &Args, report: &mut Report) -> Result<(
         unit: "operations/s",
         higher_is_better: true,
         show_max: false,
+        lead: None,
         rows: vec![("create".into(), create), ("stat".into(), stat), ("unlink".into(), unlink)],
     });
     Ok(())
@@ -197,6 +200,7 @@ pub fn tree(env: &Environment, args: &Args, report: &mut Report) -> Result<()> {
         unit: "s",
         higher_is_better: false,
         show_max: false,
+        lead: None,
         rows: vec![("tar -xf".into(), s)],
     });
     Ok(())
@@ -252,6 +256,7 @@ pub fn sequential(env: &Environment, args: &Args, report: &mut Report) -> Result
         unit: "MiB/s",
         higher_is_better: true,
         show_max: false,
+        lead: None,
         rows: vec![("write + close".into(), write), ("read, warm".into(), warm), ("read, cold".into(), cold)],
     });
     Ok(())

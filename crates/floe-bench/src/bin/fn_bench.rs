@@ -121,6 +121,7 @@ fn run(args: Args) -> Result<()> {
             unit: "ms",
             higher_is_better: false,
             show_max: true,
+            lead: None,
             rows: Vec::new(),
         };
         let mut mounts = Table {
@@ -128,6 +129,7 @@ fn run(args: Args) -> Result<()> {
             unit: "ms",
             higher_is_better: false,
             show_max: true,
+            lead: None,
             rows: Vec::new(),
         };
         let mut warm = Table {
@@ -135,6 +137,7 @@ fn run(args: Args) -> Result<()> {
             unit: "ms",
             higher_is_better: false,
             show_max: true,
+            lead: None,
             rows: Vec::new(),
         };
         for lang in &langs {
@@ -367,6 +370,7 @@ async fn throughput(functions: &Functions, langs: &[Lang], seconds: u64) -> Resu
         unit: "invocations/s",
         higher_is_better: true,
         show_max: false,
+        lead: None,
         rows: Vec::new(),
     };
     for lang in langs {

@@ -369,6 +369,7 @@ fn warm(api: &mut Api, node: &Node, quick: bool) -> Result<Table> {
         unit: "ms",
         higher_is_better: false,
         show_max: true,
+        lead: None,
         rows: vec![
             (
                 "Lambda Invoke (SigV4) vs bare loopback HTTP".into(),
@@ -419,6 +420,7 @@ fn cold(api: &mut Api, quick: bool) -> Result<Table> {
         unit: "ms",
         higher_is_better: false,
         show_max: true,
+        lead: None,
         rows: vec![(
             "with an access point mounted vs without".into(),
             vec![
@@ -486,6 +488,7 @@ fn filesystem(api: &mut Api, quick: bool) -> Result<Vec<Table>> {
             unit: "ms",
             higher_is_better: false,
             show_max: false,
+            lead: None,
             rows,
         },
         Table {
@@ -493,6 +496,7 @@ fn filesystem(api: &mut Api, quick: bool) -> Result<Vec<Table>> {
             unit: "ms",
             higher_is_better: false,
             show_max: true,
+            lead: None,
             rows: small,
         },
     ])
