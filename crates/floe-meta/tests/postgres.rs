@@ -513,3 +513,56 @@ fn a_server_without_tls_is_refused_when_tls_is_required() {
     assert!(matches!(e, OpenError::NoTls { .. }), "{e:?}");
     assert_one_line(&e, &[&format!("127.0.0.1:{port}"), "sslmode=require", "ssl on"]);
 }
+
+/// A write committed beside a compaction of the same chunk ends on top of it: in
+/// any serial order the write is newer than every byte the compactor merged. Row
+/// order by an identity column alone follows the order ids were drawn, not the
+/// order transactions committed, so the compaction must conflict with the write.
+#[test]
+fn a_write_beside_a_compaction_stays_on_top() {
+    use floe_meta::{NewSlice, Placement, SliceRef};
+    let Some(schema) = Schema::new() else { return };
+    let meta = Meta::new(PostgresStore::connect(&schema.url(), 4).expect("connect"));
+    let fs = meta.create_fs("compact", "uuid-compact").expect("create_fs").id;
+    let root = Caller::root();
+    let ino = meta.mknod(fs, &root, floe_meta::InodeId::ROOT, b"f", &node(FileKind::File, 0o644)).expect("mknod").ino;
+    let inline_write = |byte: u8| {
+        let id = meta.next_slice_ids(fs, 1).expect("slice id");
+        let data = vec![byte; 8];
+        let r = SliceRef { id, size: 8, off: 0, len: 8, pos: 0, inline: None };
+        meta.commit_write(fs, ino, &[NewSlice { id, size: 8, inline: Some(&data) }], &[Placement { chunk: 0, r }], 8)
+            .expect("commit_write");
+        id
+    };
+    for byte in 0..4 {
+        inline_write(byte);
+    }
+    for round in 0..60u8 {
+        let old = meta.read_chunk(fs, ino, 0).expect("read_chunk");
+        let merged = meta.next_slice_ids(fs, 1).expect("slice id");
+        let data = vec![200u8; 8];
+        let barrier = std::sync::Barrier::new(2);
+        let written = std::thread::scope(|s| {
+            s.spawn(|| {
+                barrier.wait();
+                let new = SliceRef { id: merged, size: 8, off: 0, len: 8, pos: 0, inline: None };
+                meta.replace_chunk_prefix(
+                    fs,
+                    ino,
+                    0,
+                    &old,
+                    &NewSlice { id: merged, size: 8, inline: Some(&data) },
+                    &[new],
+                )
+                .expect("replace_chunk_prefix")
+            });
+            let writer = s.spawn(|| {
+                barrier.wait();
+                inline_write(round)
+            });
+            writer.join().expect("writer")
+        });
+        let refs = meta.read_chunk(fs, ino, 0).expect("read_chunk");
+        assert_eq!(refs.last().map(|r| r.id), Some(written), "round {round}: the write is not on top: {refs:?}");
+    }
+}

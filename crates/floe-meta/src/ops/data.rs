@@ -189,6 +189,13 @@ impl Meta {
             if !same {
                 return Ok(false);
             }
+            // Rewrite the inode's row unchanged: every change to a chunk (commits,
+            // truncates, punches) writes that row, so a write committing beside this
+            // compaction conflicts with it and runs again after it. Without it,
+            // PostgreSQL could commit both, ordering the rows by ids drawn before
+            // either committed: the merged (older) bytes could land over the write.
+            let a = inode(t, fs, ino)?;
+            t.put_inode(fs, &a)?;
             match new_slice.inline {
                 Some(bytes) => t.insert_slice(fs, new_slice.id, new_slice.size, Some(bytes), None)?,
                 None => t.finish_slice(fs, new_slice.id, new_slice.size)?,
