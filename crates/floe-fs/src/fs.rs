@@ -439,7 +439,20 @@ impl FileSystem {
     ) -> Result<(u64, Attr)> {
         self.writable()?;
         let node = NewNode { kind: FileKind::File, perm: mode, umask, rdev: 0, target: None };
-        let attr = self.meta.mknod(self.info.id, caller, parent, name, &node)?;
+        let attr = match self.meta.mknod(self.info.id, caller, parent, name, &node) {
+            // Another client made the name since this one's kernel looked (two nodes
+            // appending to a new log at once): without O_EXCL, open(O_CREAT) opens
+            // what is there, as on a local file system.
+            Err(floe_meta::MetaError::Exists) if flags & libc::O_EXCL == 0 => {
+                let found = self.lookup(caller, parent, name)?;
+                if found.kind == FileKind::Symlink {
+                    return Err(floe_meta::MetaError::Exists.into());
+                }
+                let opened = self.open(caller, found.ino, flags)?;
+                return Ok((opened.fh, opened.attr));
+            }
+            other => other?,
+        };
         // The kernel caches nothing of a new file yet: its cache is valid as of now, and
         // this client's commits keep it so.
         self.seen.unchanged(&attr);

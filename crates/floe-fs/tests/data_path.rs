@@ -251,3 +251,25 @@ fn fsck_ignores_garbage_whose_objects_were_deleted_before_a_crash() {
     let report = fs.fsck(false).expect("fsck");
     assert!(report.clean(), "{report:?}");
 }
+
+/// Two clients create one name at once (two nodes appending to a new log): the one
+/// that loses the race opens the file the other made, unless it asked for O_EXCL.
+#[test]
+fn create_without_o_excl_opens_a_name_another_client_made() {
+    let env = Env::new();
+    let a = env.mount(small_config());
+    let b = env.mount(small_config());
+    let (fa, attr) = a.create(&root(), InodeId::ROOT, b"log", 0o644, 0o022, libc::O_RDWR).expect("create on a");
+    a.write(fa, 0, b"from a\n").expect("write");
+    a.release(fa).expect("close");
+    let excl = b.create(&root(), InodeId::ROOT, b"log", 0o644, 0o022, libc::O_RDWR | libc::O_EXCL);
+    assert!(matches!(excl, Err(e) if e.errno() == libc::EEXIST), "O_EXCL on an existing name is EEXIST");
+    let (fb, found) =
+        b.create(&root(), InodeId::ROOT, b"log", 0o644, 0o022, libc::O_WRONLY | libc::O_APPEND).expect("create on b");
+    assert_eq!(found.ino, attr.ino, "b opened the file a made");
+    b.write(fb, 0, b"from b\n").expect("append");
+    b.release(fb).expect("close");
+    let r = a.open(&root(), attr.ino, libc::O_RDONLY).expect("open").fh;
+    assert_eq!(read_all(&a, r, 100), b"from a\nfrom b\n");
+    a.release(r).expect("close");
+}

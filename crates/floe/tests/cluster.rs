@@ -254,48 +254,18 @@ fn a_killed_node_loses_its_locks_and_rejoins() {
     );
 }
 
-/// A client of the wall that spreads its POSTs over the nodes' trigger listeners.
-const LOAD_CLIENT: &str = r#"
-import http.client, json, sys, threading, time, urllib.parse
-bases, clients, per_client = sys.argv[1].split(','), int(sys.argv[2]), int(sys.argv[3])
-statuses = {}
-lock = threading.Lock()
-def connect(c):
-    u = urllib.parse.urlparse(bases[c % len(bases)])
-    return http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-def client(c):
-    conn = connect(c)
-    for i in range(per_client):
-        body = f'msg-{c}-{i}'
-        while True:
-            try:
-                conn.request('POST', '/messages', body=body, headers={'content-type': 'text/plain'})
-                r = conn.getresponse()
-                r.read()
-            except (ConnectionError, http.client.HTTPException):
-                conn.close()
-                conn = connect(c)
-                continue
-            with lock:
-                statuses[r.status] = statuses.get(r.status, 0) + 1
-            if r.status == 429:
-                time.sleep(0.005)
-                continue
-            if r.status != 201:
-                print(f'unexpected status {r.status}', file=sys.stderr)
-            break
-threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-t0 = time.time()
-for t in threads: t.start()
-for t in threads: t.join()
-print(json.dumps({'statuses': statuses, 'seconds': time.time() - t0}))
-"#;
-
 const WALL: &str = r#"import base64, fcntl, json, uuid
 
 WALL = '/mnt/data/wall.txt'
 
 def handler(event, context):
+    try:
+        return real(event, context)
+    except Exception:
+        import traceback
+        return {'statusCode': 500, 'body': traceback.format_exc()}
+
+def real(event, context):
     method = event['requestContext']['http']['method']
     if method == 'POST':
         text = event.get('body') or ''
@@ -337,10 +307,7 @@ out(fs['FileSystemId'])\n",
     // Both nodes serve the route made through A.
     let bases = format!("{},{}", nodes[0].up().triggers, nodes[1].up().triggers);
     let (clients, per_client) = (20, 100);
-    let out = a.python(LOAD_CLIENT, &[&bases, &clients.to_string(), &per_client.to_string()]);
-    assert!(out.status.success(), "load client: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("load client result");
+    let result = common::wall::load(a, &bases, clients, per_client, 0);
     eprintln!("cross-node load: {result}");
     assert_eq!(result["statuses"]["201"].as_u64(), Some((clients * per_client) as u64), "{result}");
     for (status, _) in result["statuses"].as_object().expect("statuses") {
@@ -350,19 +317,7 @@ out(fs['FileSystemId'])\n",
     // Read back through a host mount of the shared file system on a third client.
     let host = nodes[1].floe.mount(fs_id);
     let text = std::fs::read_to_string(host.join("data/wall.txt")).expect("read the wall");
-    let mut seen = std::collections::HashSet::new();
-    for line in text.lines() {
-        let (id, msg) = line.split_once('\t').unwrap_or_else(|| panic!("torn line {line:?}"));
-        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "torn line {line:?}");
-        let mut parts = msg.split('-');
-        let ok = parts.next() == Some("msg")
-            && parts.next().and_then(|c| c.parse::<usize>().ok()).is_some_and(|c| c < clients)
-            && parts.next().and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < per_client)
-            && parts.next().is_none();
-        assert!(ok, "torn line {line:?}");
-        assert!(seen.insert(msg.to_string()), "{msg} written twice");
-    }
-    assert_eq!(seen.len(), clients * per_client, "exactly one line per POST, from both nodes");
+    common::wall::assert_whole_lines(&text, clients, per_client);
     host.unmount();
 }
 

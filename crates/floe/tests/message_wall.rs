@@ -160,42 +160,6 @@ fn message_wall() {
     up.stop();
 }
 
-const LOAD_CLIENT: &str = r#"
-import http.client, json, sys, threading, time, urllib.parse
-base, clients, per_client, start = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-u = urllib.parse.urlparse(base)
-statuses = {}
-lock = threading.Lock()
-def client(c):
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-    for i in range(start, start + per_client):
-        body = f'msg-{c}-{i}'
-        while True:
-            try:
-                conn.request('POST', '/messages', body=body, headers={'content-type': 'text/plain'})
-                r = conn.getresponse()
-                r.read()
-            except (ConnectionError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-                with lock:
-                    statuses['reconnect'] = statuses.get('reconnect', 0) + 1
-                continue
-            with lock:
-                statuses[r.status] = statuses.get(r.status, 0) + 1
-            if r.status == 429:
-                time.sleep(0.005)
-                continue
-            if r.status != 201:
-                print(f'unexpected status {r.status}', file=sys.stderr)
-            break
-threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-t0 = time.time()
-for t in threads: t.start()
-for t in threads: t.join()
-print(json.dumps({'statuses': statuses, 'seconds': time.time() - t0}))
-"#;
-
 #[test]
 fn message_wall_under_load() {
     require_up!();
@@ -207,12 +171,7 @@ fn message_wall_under_load() {
     // and retried, as API Gateway's clients must.
     up.boto3("lam.put_function_concurrency(FunctionName='wall', ReservedConcurrentExecutions=8); out(None)");
     let (clients, per_client) = (50, 200);
-    let run = |start: usize, n: usize| {
-        let out = up.python(LOAD_CLIENT, &[&up.triggers, &clients.to_string(), &n.to_string(), &start.to_string()]);
-        assert!(out.status.success(), "load client: {}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        serde_json::from_str::<Value>(stdout.lines().last().unwrap_or("")).expect("load client result")
-    };
+    let run = |start: usize, n: usize| common::wall::load(&up, &up.triggers, clients, n, start);
     // A first fifth, then the rest: memory is compared between the two.
     let first = run(0, per_client / 5);
     let rss_after_first = up.rss_kib();
@@ -229,19 +188,7 @@ fn message_wall_under_load() {
 
     let host = floe.mount(&fs_id);
     let text = std::fs::read_to_string(host.join("message/wall.txt")).expect("read the wall");
-    let mut seen = std::collections::HashSet::new();
-    for line in text.lines() {
-        let (id, msg) = line.split_once('\t').unwrap_or_else(|| panic!("torn line {line:?}"));
-        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "torn line {line:?}");
-        let mut parts = msg.split('-');
-        let ok = parts.next() == Some("msg")
-            && parts.next().and_then(|c| c.parse::<usize>().ok()).is_some_and(|c| c < clients)
-            && parts.next().and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < per_client)
-            && parts.next().is_none();
-        assert!(ok, "torn line {line:?}");
-        assert!(seen.insert(msg.to_string()), "{msg} written twice");
-    }
-    assert_eq!(seen.len(), clients * per_client, "exactly one line per POST");
+    common::wall::assert_whole_lines(&text, clients, per_client);
     host.unmount();
     // Memory stays flat: the second run (4x the first) may not grow the node by
     // more than what a few more environments' bookkeeping takes.

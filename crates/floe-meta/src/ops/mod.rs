@@ -55,6 +55,18 @@ pub struct StatFs {
 /// How many times an operation is retried after serialization conflicts.
 const MAX_RETRIES: usize = 50;
 
+/// How long to wait before retry number `attempt` (from 1): half of a doubling cap
+/// (2 ms up to 64 ms) plus a random part of the other half. Transactions that
+/// conflicted together must not retry in step, or under contention (many clients
+/// appending to one file across nodes) they conflict again until the retries run out.
+fn retry_wait(attempt: usize) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let cap_us = 1000u64 << attempt.min(6);
+    // Each `RandomState` has fresh keys: its hash of nothing is a random number.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    std::time::Duration::from_micros(cap_us / 2 + random % (cap_us / 2 + 1))
+}
+
 /// The metadata engine: POSIX operations as transactions on a backend.
 #[derive(Clone)]
 pub struct Meta {
@@ -106,7 +118,7 @@ impl Meta {
             match result {
                 Err(MetaError::Conflict) if attempt < MAX_RETRIES => {
                     attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(1 << attempt.min(6)));
+                    std::thread::sleep(retry_wait(attempt));
                 }
                 other => return other,
             }

@@ -12,6 +12,7 @@
 
 pub mod backends;
 pub mod up;
+pub mod wall;
 
 use std::ffi::{CString, OsStr};
 use std::io;
