@@ -254,34 +254,6 @@ fn a_killed_node_loses_its_locks_and_rejoins() {
     );
 }
 
-const WALL: &str = r#"import base64, fcntl, json, uuid
-
-WALL = '/mnt/data/wall.txt'
-
-def handler(event, context):
-    try:
-        return real(event, context)
-    except Exception:
-        import traceback
-        return {'statusCode': 500, 'body': traceback.format_exc()}
-
-def real(event, context):
-    method = event['requestContext']['http']['method']
-    if method == 'POST':
-        text = event.get('body') or ''
-        if event.get('isBase64Encoded'):
-            text = base64.b64decode(text).decode()
-        mid = uuid.uuid4().hex
-        with open(WALL, 'a') as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            f.write(mid + '\t' + text + '\n')
-            f.flush()
-        return {'statusCode': 201, 'body': json.dumps({'id': mid})}
-    with open(WALL) as f:
-        fcntl.flock(f, fcntl.LOCK_SH)
-        return {'statusCode': 200, 'body': f.read()}
-"#;
-
 #[test]
 fn message_wall_across_nodes_under_load() {
     let Some((_backends, nodes)) = cluster(function_name!(), 2) else { return };
@@ -293,14 +265,14 @@ ap = efs.create_access_point(FileSystemId=fs['FileSystemId'], PosixUser={{'Uid':
     RootDirectory={{'Path': '/data', 'CreationInfo': {{'OwnerUid': 1001, 'OwnerGid': 1001, 'Permissions': '750'}}}})\n\
 f = lam.create_function(FunctionName='wall', Runtime='python3.11', Role='arn:aws:iam::000000000000:role/wall',\n\
     Handler='app.handler', Code={{'ZipFile': ZIP}}, Timeout=60,\n\
-    FileSystemConfigs=[{{'Arn': ap['AccessPointArn'], 'LocalMountPath': '/mnt/data'}}])\n\
+    FileSystemConfigs=[{{'Arn': ap['AccessPointArn'], 'LocalMountPath': '/mnt/msg'}}])\n\
 api = apigw.create_api(Name='wall', ProtocolType='HTTP')\n\
 i = apigw.create_integration(ApiId=api['ApiId'], IntegrationType='AWS_PROXY', IntegrationUri=f['FunctionArn'],\n\
     PayloadFormatVersion='2.0')\n\
 for key in ['GET /messages', 'POST /messages']: apigw.create_route(ApiId=api['ApiId'], RouteKey=key, Target='integrations/' + i['IntegrationId'])\n\
 apigw.create_stage(ApiId=api['ApiId'], StageName='$default', AutoDeploy=True)\n\
 out(fs['FileSystemId'])\n",
-        zip = python_zip_script(&[("app.py", WALL)])
+        zip = python_zip_script(&[("app.py", common::wall::HANDLER)])
     );
     let fs_id = a.boto3(&script);
     let fs_id = fs_id.as_str().expect("fs id");

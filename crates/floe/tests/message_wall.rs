@@ -13,47 +13,6 @@ use common::Floe;
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 
-const HANDLER: &str = r#"import base64, fcntl, json, os, uuid
-
-WALL = '/mnt/msg/wall.txt'
-
-def handler(event, context):
-    method = event['requestContext']['http']['method']
-    if method == 'POST':
-        text = event.get('body') or ''
-        if event.get('isBase64Encoded'):
-            text = base64.b64decode(text).decode()
-        mid = uuid.uuid4().hex
-        with open(WALL, 'a') as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            f.write(mid + '\t' + text + '\n')
-            f.flush()
-        return {'statusCode': 201, 'headers': {'content-type': 'application/json'}, 'body': json.dumps({'id': mid})}
-    if method == 'GET':
-        try:
-            with open(WALL) as f:
-                fcntl.flock(f, fcntl.LOCK_SH)
-                lines = f.read().splitlines()
-        except FileNotFoundError:
-            lines = []
-        return [dict(zip(('id', 'text'), l.split('\t', 1))) for l in lines]
-    if method == 'DELETE':
-        mid = event['pathParameters']['id']
-        try:
-            f = open(WALL, 'r+')
-        except FileNotFoundError:
-            return {'statusCode': 404}
-        with f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            lines = f.read().splitlines(keepends=True)
-            kept = [l for l in lines if not l.startswith(mid + '\t')]
-            f.seek(0)
-            f.truncate()
-            f.writelines(kept)
-        return {'statusCode': 204 if len(kept) < len(lines) else 404}
-    return {'statusCode': 405, 'body': 'method not allowed'}
-"#;
-
 /// The file system, access point, function and routes of the wall; returns the
 /// file system id.
 fn set_up_wall(up: &Up) -> String {
@@ -67,7 +26,7 @@ f = lam.create_function(FunctionName='wall', Runtime='python3.11', Role='arn:aws
     FileSystemConfigs=[{{'Arn': ap['AccessPointArn'], 'LocalMountPath': '/mnt/msg'}}])\n\
 out({{'fs': fs['FileSystemId'], 'ap': ap['AccessPointId'], 'arn': f['FunctionArn'],\n\
      'mounts': f['FileSystemConfigs'], 'state': f['State']}})\n",
-        zip = python_zip_script(&[("app.py", HANDLER)])
+        zip = python_zip_script(&[("app.py", common::wall::HANDLER)])
     );
     let made = up.boto3(&script);
     assert_eq!(made["state"], "Active");

@@ -16,23 +16,26 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// `MIGRATIONS[v]` brings a schema at version `v` to `v + 1`; version 0 is no schema.
 const MIGRATIONS: &[&str] = &[V1];
 
-/// Every table floe creates; any other table in the schema is another program's.
-const TABLES: &[&str] = &[
-    "schema_version",
-    "file_systems",
+/// The tables whose rows belong to one file system (column `fs`): what deleting a
+/// file system empties.
+pub(super) const PER_FS_TABLES: &[&str] = &[
     "inodes",
     "dentries",
     "symlinks",
     "xattrs",
     "chunk_refs",
     "slices",
-    "sessions",
     "sustained",
+    "sessions",
+    "locks",
     "access_points",
     "fs_policies",
-    "locks",
-    "records",
 ];
+
+/// Whether floe creates `table`; any other table in the schema is another program's.
+fn is_floe_table(table: &str) -> bool {
+    PER_FS_TABLES.contains(&table) || ["schema_version", "file_systems", "records"].contains(&table)
+}
 
 const V1: &str = r#"
 CREATE TABLE schema_version(version BIGINT NOT NULL);
@@ -164,7 +167,7 @@ async fn migrate_locked(client: &tokio_postgres::Client) -> Result<Result<i64, R
     if found > SCHEMA_VERSION {
         return Ok(Err(Refusal::TooNew(found)));
     }
-    let foreign: Vec<String> = tables.into_iter().filter(|t| !TABLES.contains(&t.as_str())).collect();
+    let foreign: Vec<String> = tables.into_iter().filter(|t| !is_floe_table(t)).collect();
     if !foreign.is_empty() {
         let place = format!("schema {schema:?} of database {database:?}");
         return Ok(Err(Refusal::Foreign { place, tables: foreign }));

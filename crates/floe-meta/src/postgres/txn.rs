@@ -293,19 +293,7 @@ impl MetaTxn for PgTxn<'_> {
     }
 
     fn delete_fs(&mut self, fs: FileSystemId) -> Result<()> {
-        for table in [
-            "inodes",
-            "dentries",
-            "symlinks",
-            "xattrs",
-            "chunk_refs",
-            "slices",
-            "sustained",
-            "sessions",
-            "locks",
-            "access_points",
-            "fs_policies",
-        ] {
+        for table in super::schema::PER_FS_TABLES {
             self.exec(&format!("DELETE FROM {table} WHERE fs = $1"), p![fs.0 as i64])?;
         }
         self.exec("DELETE FROM file_systems WHERE id = $1", p![fs.0 as i64])

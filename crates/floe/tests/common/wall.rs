@@ -1,10 +1,62 @@
-//! The message wall's load: a Python client that POSTs from many threads (spread
+//! The message wall: its function, and its load: a Python client that POSTs from many threads (spread
 //! over one or more trigger listeners, retrying 429s as API Gateway's clients must),
 //! and the check of the wall it leaves: one whole line per POST.
 
 use serde_json::Value;
 
 use super::up::Up;
+
+/// The wall function (handler `app.handler`), mounting its file system at
+/// `/mnt/msg`: POST appends `id<TAB>text` under an exclusive flock, GET lists the
+/// messages under a shared one, DELETE /messages/{id} removes one.
+pub const HANDLER: &str = r#"import base64, fcntl, json, os, uuid
+
+WALL = '/mnt/msg/wall.txt'
+
+def handler(event, context):
+    # An exception answers its traceback, so that a load test shows why a POST failed.
+    try:
+        return wall(event)
+    except Exception:
+        import traceback
+        return {'statusCode': 500, 'body': traceback.format_exc()}
+
+def wall(event):
+    method = event['requestContext']['http']['method']
+    if method == 'POST':
+        text = event.get('body') or ''
+        if event.get('isBase64Encoded'):
+            text = base64.b64decode(text).decode()
+        mid = uuid.uuid4().hex
+        with open(WALL, 'a') as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write(mid + '\t' + text + '\n')
+            f.flush()
+        return {'statusCode': 201, 'headers': {'content-type': 'application/json'}, 'body': json.dumps({'id': mid})}
+    if method == 'GET':
+        try:
+            with open(WALL) as f:
+                fcntl.flock(f, fcntl.LOCK_SH)
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        return [dict(zip(('id', 'text'), l.split('\t', 1))) for l in lines]
+    if method == 'DELETE':
+        mid = event['pathParameters']['id']
+        try:
+            f = open(WALL, 'r+')
+        except FileNotFoundError:
+            return {'statusCode': 404}
+        with f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            lines = f.read().splitlines(keepends=True)
+            kept = [l for l in lines if not l.startswith(mid + '\t')]
+            f.seek(0)
+            f.truncate()
+            f.writelines(kept)
+        return {'statusCode': 204 if len(kept) < len(lines) else 404}
+    return {'statusCode': 405, 'body': 'method not allowed'}
+"#;
 
 /// argv: comma-separated base URLs, clients, POSTs per client, first message number.
 const LOAD_CLIENT: &str = r#"
