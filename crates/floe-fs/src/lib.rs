@@ -15,6 +15,7 @@
 mod blocks;
 mod cache;
 mod config;
+mod direct;
 mod error;
 mod fs;
 mod gc;

@@ -120,14 +120,15 @@ pub fn open_url(url: Option<&str>, local_root: &Path) -> Result<Arc<dyn ObjectSt
     }
 }
 
-/// A directory of object files, synced before they are referenced (ADR 0007).
+/// A directory of object files, synced before they are referenced (ADR 0007) and
+/// written with `O_DIRECT` (ADR 0014).
 pub fn open_local(dir: &Path) -> Result<Arc<dyn ObjectStore>, StoreError> {
     if !dir.is_dir() {
         return Err(StoreError::Local { dir: dir.to_path_buf(), reason: "not a directory: create it".into() });
     }
     let store = LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| StoreError::Local { dir: dir.to_path_buf(), reason: one_line(&e.to_string()) })?;
-    Ok(Arc::new(store.with_fsync(true)))
+    Ok(Arc::new(crate::direct::DirectLocal::new(store.with_fsync(true))))
 }
 
 /// A bucket of an S3-compatible store, checked with a probe object before it is

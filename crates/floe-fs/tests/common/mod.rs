@@ -9,7 +9,6 @@
 use floe_fs::{FileSystem, FsConfig};
 use floe_meta::{Meta, SqliteStore};
 use futures::TryStreamExt;
-use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -45,7 +44,8 @@ impl Env {
     pub fn objects(&self) -> Arc<dyn ObjectStore> {
         match &self.store {
             Some(store) => Arc::clone(store),
-            None => Arc::new(LocalFileSystem::new_with_prefix(self.dir.path().join("objects")).expect("object dir")),
+            // The product's local store: direct writes, synced (ADR 7, ADR 14).
+            None => floe_fs::store::open_local(&self.dir.path().join("objects")).expect("object dir"),
         }
     }
 
