@@ -155,21 +155,19 @@ impl FileSystem {
         self.handles.inode(ino)
     }
 
-    /// Attributes with this client's pending writes counted in the size.
-    fn with_pending(&self, mut attr: Attr) -> Attr {
-        if attr.kind == FileKind::File {
-            if let Some(inode) = self.handles.inode(attr.ino) {
-                let st = inode.lock();
-                attr.size = st.pending.size(attr.size);
-                // Times set explicitly commit pending writes first (see setattr), so a
-                // pending change is the latest event that moved mtime.
-                if let Some(t) = st.pending.changed {
-                    attr.mtime = t;
-                    attr.ctime = attr.ctime.max(t);
-                }
-            }
+    /// Attributes with this client's pending writes counted in the size. For a file
+    /// this client has open, the committed attributes are read again under the
+    /// inode's lock, which commits hold: read before it, they could predate a commit
+    /// (another handle's close, fsync or release) that has since emptied the pending
+    /// writes, and the size would go back to the old one.
+    fn with_pending(&self, attr: Attr) -> Result<Attr> {
+        if attr.kind != FileKind::File {
+            return Ok(attr);
         }
-        attr
+        match self.handles.inode(attr.ino) {
+            Some(_) => self.getattr(attr.ino),
+            None => Ok(attr),
+        }
     }
 
     /// Commits this client's pending writes of `ino`, if it has any.
@@ -216,11 +214,25 @@ impl FileSystem {
 
     /// Looks a name up (in the whole file system; see [`FileSystem::lookup_in`]).
     pub fn lookup(&self, caller: &Caller, parent: InodeId, name: &[u8]) -> Result<Attr> {
-        Ok(self.with_pending(self.meta.lookup(self.info.id, caller, parent, name)?))
+        self.with_pending(self.meta.lookup(self.info.id, caller, parent, name)?)
     }
 
     pub fn getattr(&self, ino: InodeId) -> Result<Attr> {
-        Ok(self.with_pending(self.meta.getattr(self.info.id, ino)?))
+        let Some(inode) = self.handles.inode(ino) else {
+            return Ok(self.meta.getattr(self.info.id, ino)?);
+        };
+        let st = inode.lock();
+        let mut attr = self.meta.getattr(self.info.id, ino)?;
+        if attr.kind == FileKind::File {
+            attr.size = st.pending.size(attr.size);
+            // Times set explicitly commit pending writes first (see setattr), so a
+            // pending change is the latest event that moved mtime.
+            if let Some(t) = st.pending.changed {
+                attr.mtime = t;
+                attr.ctime = attr.ctime.max(t);
+            }
+        }
+        Ok(attr)
     }
 
     pub fn setattr(&self, caller: &Caller, ino: InodeId, set: &SetAttr) -> Result<Attr> {
@@ -237,7 +249,7 @@ impl FileSystem {
             }
             self.wake_collector();
         }
-        Ok(self.with_pending(attr))
+        self.with_pending(attr)
     }
 
     /// Creates a non-directory node (regular file, fifo, socket, device).
@@ -278,7 +290,7 @@ impl FileSystem {
 
     pub fn link(&self, caller: &Caller, ino: InodeId, newparent: InodeId, newname: &[u8]) -> Result<Attr> {
         self.writable()?;
-        Ok(self.with_pending(self.meta.link(self.info.id, caller, ino, newparent, newname)?))
+        self.with_pending(self.meta.link(self.info.id, caller, ino, newparent, newname)?)
     }
 
     /// Removes a name; the inode goes in the same transaction when that was its last
@@ -341,7 +353,7 @@ impl FileSystem {
         let mut entries = self.meta.readdir(self.info.id, ino, after, limit, attrs)?;
         for e in &mut entries {
             if let Some(a) = e.attr.take() {
-                e.attr = Some(self.with_pending(a));
+                e.attr = Some(self.with_pending(a)?);
             }
         }
         Ok(entries)

@@ -28,6 +28,7 @@ macro_rules! data_path_checks {
             open_with_o_trunc_cuts_at_the_next_commit_and_reads_as_cut_before,
             the_disk_cache_serves_repeated_reads,
             a_read_beside_a_commit_sees_every_write_before_it,
+            a_stat_beside_a_commit_sees_every_write_before_it,
         );
     };
     (@each $env:expr; $($check:ident),* $(,)?) => {
@@ -311,6 +312,28 @@ pub fn a_read_beside_a_commit_sees_every_write_before_it(env: &Env) {
             let got = fs.read(fh, 0, len as u32).expect("read");
             let stale = got.iter().position(|b| *b != round);
             assert_eq!(stale, None, "round {round}: a read after the write returned older bytes");
+            committer.join().expect("committer").expect("flush");
+        });
+    }
+    fs.release(fh).expect("release");
+}
+
+/// The size a lookup or getattr reports counts every write made before it, while
+/// another thread commits them (a close or release of another handle): attributes
+/// read just before that commit, with the pending writes looked at just after it,
+/// would show the size from before the writes.
+pub fn a_stat_beside_a_commit_sees_every_write_before_it(env: &Env) {
+    let fs = env.mount(small_config());
+    let (fh, ino) = create(&fs, "f");
+    for round in 1..=300u64 {
+        fs.write(fh, (round - 1) * 100, &[7u8; 100]).expect("write");
+        std::thread::scope(|scope| {
+            let committer = scope.spawn(|| fs.flush(fh));
+            for _ in 0..20 {
+                let by_name = fs.lookup(&root(), InodeId::ROOT, b"f").expect("lookup").size;
+                let by_ino = fs.getattr(ino).expect("getattr").size;
+                assert_eq!((by_name, by_ino), (round * 100, round * 100), "round {round}: a stat lost writes");
+            }
             committer.join().expect("committer").expect("flush");
         });
     }
