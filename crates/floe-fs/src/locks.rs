@@ -93,6 +93,10 @@ impl Locks {
         guard(&self.held).get(&ino).is_some_and(|o| o.contains(&owner))
     }
 
+    fn any(&self, ino: InodeId) -> bool {
+        guard(&self.held).contains_key(&ino)
+    }
+
     fn record(&self, ino: InodeId, owner: u64) {
         guard(&self.held).entry(ino).or_default().insert(owner);
     }
@@ -184,6 +188,12 @@ impl FileSystem {
         // A lock released between the attempt above and now woke nobody: look again.
         q.wake = true;
         cvar.notify_all();
+    }
+
+    /// Whether some owner may hold a lock on `ino` through this client: a close
+    /// of the file must then tell floe, since it may release that owner's locks.
+    pub fn may_have_locks(&self, ino: InodeId) -> bool {
+        self.locks.any(ino)
     }
 
     /// Drops every lock `owner` holds on `ino` (close by a process holding `fcntl`

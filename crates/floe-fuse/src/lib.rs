@@ -223,6 +223,20 @@ impl FloeFuse {
         }
     }
 
+    /// FOPEN_NOFLUSH for a read-only open of a file no process of this client may
+    /// hold a lock on (ADR 15): its close(2) then costs no round trip. A FLUSH does
+    /// two things: it commits pending writes, which a read-only handle has none of
+    /// (close-to-open is the writer's close), and it releases the closing process's
+    /// fcntl locks, which is why a file with locks keeps it. The release of a handle
+    /// still drops the locks taken through it.
+    fn no_flush(&self, ino: InodeId, flags: i32) -> FopenFlags {
+        if flags & libc::O_ACCMODE == libc::O_RDONLY && !self.fs.may_have_locks(ino) {
+            FopenFlags::FOPEN_NOFLUSH
+        } else {
+            FopenFlags::empty()
+        }
+    }
+
     /// Makes the client's other mounts forget what a successful change made stale.
     fn changed<T>(&self, result: &floe_fs::Result<T>, stale: impl FnOnce() -> Vec<Stale>) {
         if result.is_ok() && self.mounts.has_others(self.id) {
@@ -412,22 +426,24 @@ impl fuser::Filesystem for FloeFuse {
         let caller = self.caller(req);
         let ino = self.ino(ino);
         match self.fs.open(&caller, ino, flags.0) {
-            Ok(o) if o.cache_valid => {
-                if flags.0 & libc::O_TRUNC != 0 && self.mounts.has_others(self.id) {
-                    self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
-                }
-                reply.opened(FileHandle(o.fh), FopenFlags::FOPEN_KEEP_CACHE)
-            }
             Ok(o) => {
-                // Another client changed the file since this one last opened it
-                // (close-to-open): without FOPEN_KEEP_CACHE the kernel drops this
-                // mount's cached pages; its attributes (the size reads stop at) and the
-                // other mounts' caches are dropped here.
-                if self.mounts.has_others(self.id) {
-                    self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
+                let mut fopen = self.no_flush(ino, flags.0);
+                if o.cache_valid {
+                    if flags.0 & libc::O_TRUNC != 0 && self.mounts.has_others(self.id) {
+                        self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
+                    }
+                    fopen |= FopenFlags::FOPEN_KEEP_CACHE;
+                } else {
+                    // Another client changed the file since this one last opened it
+                    // (close-to-open): without FOPEN_KEEP_CACHE the kernel drops this
+                    // mount's cached pages; its attributes (the size reads stop at) and
+                    // the other mounts' caches are dropped here.
+                    if self.mounts.has_others(self.id) {
+                        self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
+                    }
+                    self.mounts.forget_attrs_now(self.id, ino);
                 }
-                self.mounts.forget_attrs_now(self.id, ino);
-                reply.opened(FileHandle(o.fh), FopenFlags::empty())
+                reply.opened(FileHandle(o.fh), fopen)
             }
             Err(e) => reply.error(errno(e)),
         }
