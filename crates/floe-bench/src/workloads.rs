@@ -220,12 +220,14 @@ fn registry_src() -> Result<PathBuf> {
 }
 
 /// 400 MiB written sequentially in 1 MiB writes, then read twice: the second read is
-/// warm. Also a cold read after dropping every cache.
+/// warm. Also a cold read after dropping every cache. Written twice: with a plain
+/// close, and with fsync before the close, which is what floe's close promises (the
+/// data is on disk when close returns, ADR 7) and a plain file's close does not.
 pub fn sequential(env: &Environment, args: &Args, report: &mut Report) -> Result<()> {
     const SIZE: usize = 400 << 20;
     let rounds = if args.quick { 1 } else { 3 };
     let block = filler(1 << 20, 7);
-    let (mut write, mut warm, mut cold) = (series(env), series(env), series(env));
+    let (mut write, mut durable, mut warm, mut cold) = (series(env), series(env), series(env), series(env));
     let mut buf = vec![0u8; 1 << 20];
     let mut read = |path: &Path| -> Result<f64> {
         let start = Instant::now();
@@ -233,16 +235,25 @@ pub fn sequential(env: &Environment, args: &Args, report: &mut Report) -> Result
         while f.read(&mut buf)? > 0 {}
         Ok((SIZE >> 20) as f64 / start.elapsed().as_secs_f64())
     };
+    let write_file = |path: &Path, sync: bool| -> Result<f64> {
+        let start = Instant::now();
+        let mut f = File::create(path)?;
+        for _ in 0..SIZE >> 20 {
+            f.write_all(&block)?;
+        }
+        if sync {
+            f.sync_all()?;
+        }
+        drop(f);
+        Ok((SIZE >> 20) as f64 / start.elapsed().as_secs_f64())
+    };
     for _ in 0..rounds {
         for (i, t) in env.targets.iter().enumerate() {
-            let path = bench_dir(t, "seq")?.join("big");
-            let start = Instant::now();
-            let mut f = File::create(&path)?;
-            for _ in 0..SIZE >> 20 {
-                f.write_all(&block)?;
-            }
-            drop(f);
-            write[i].samples.push((SIZE >> 20) as f64 / start.elapsed().as_secs_f64());
+            let dir = bench_dir(t, "seq")?;
+            durable[i].samples.push(write_file(&dir.join("synced"), true)?);
+            std::fs::remove_file(dir.join("synced"))?;
+            let path = dir.join("big");
+            write[i].samples.push(write_file(&path, false)?);
             read(&path)?;
             warm[i].samples.push(read(&path)?);
         }
@@ -257,7 +268,12 @@ pub fn sequential(env: &Environment, args: &Args, report: &mut Report) -> Result
         higher_is_better: true,
         show_max: false,
         lead: None,
-        rows: vec![("write + close".into(), write), ("read, warm".into(), warm), ("read, cold".into(), cold)],
+        rows: vec![
+            ("write + close".into(), write),
+            ("write + fsync + close".into(), durable),
+            ("read, warm".into(), warm),
+            ("read, cold".into(), cold),
+        ],
     });
     Ok(())
 }
