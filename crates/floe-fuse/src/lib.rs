@@ -15,9 +15,10 @@ use floe_fs::{
     FileSystem, FsError, InodeId, LockRequest, LockType, RenameFlags, SetAttr, TimeSpec, TimeUpdate, XattrFlags,
 };
 use fuser::{
-    AccessFlags, BsdFileFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
-    MountOption, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, BsdFileFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig,
+    LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    WriteFlags,
 };
 pub use invalidate::Mounts;
 use invalidate::Stale;
@@ -746,6 +747,23 @@ impl fuser::Filesystem for FloeFuse {
             }
             Err(e) => reply.error(errno(e)),
         }
+    }
+
+    /// No ioctl is floe's. The kernel forwards every one a file gets, among them the
+    /// TCGETS behind isatty(3) that Python's open() makes on each file: answered as a
+    /// local file system would, without fuser's warning in the log for each.
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::from_i32(libc::ENOTTY))
     }
 
     fn fallocate(
