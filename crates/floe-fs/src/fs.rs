@@ -26,6 +26,13 @@ pub struct Opened {
     /// cache) is still valid: nobody changed the inode since this client last opened it.
     /// When false, the cache must be dropped, with the attributes the kernel holds.
     pub cache_valid: bool,
+    /// Whether every close(2) of the handle must reach [`FileSystem::flush`] and
+    /// [`FileSystem::release_locks`]. A close does two things: it commits pending
+    /// writes, which a read-only handle has none of (close-to-open is the writer's
+    /// close), and it releases the closing process's fcntl locks, which only matters
+    /// when some process of this client may hold one on the file. [`FileSystem::release`]
+    /// still releases the locks taken through the handle (ADR 15).
+    pub flush_on_close: bool,
 }
 
 /// One client's view of one file system: what a mount serves.
@@ -403,16 +410,17 @@ impl FileSystem {
     /// permission for `truncate`).
     pub fn open(&self, caller: &Caller, ino: InodeId, flags: i32) -> Result<Opened> {
         let f = OpenFlags::from_libc(flags);
+        let changes = f.write || flags & libc::O_TRUNC != 0;
         let mut want = 0;
         if f.read {
             want |= Access::READ.0;
         }
-        if f.write || flags & libc::O_TRUNC != 0 {
+        if changes {
             self.writable()?;
             want |= Access::WRITE.0;
         }
         let attr = self.meta.access(self.info.id, caller, ino, Access(want))?;
-        if attr.kind == FileKind::Directory && (f.write || flags & libc::O_TRUNC != 0) {
+        if attr.kind == FileKind::Directory && changes {
             return Err(floe_meta::MetaError::IsDir.into());
         }
         if flags & libc::O_TRUNC != 0 && attr.kind == FileKind::File {
@@ -435,7 +443,8 @@ impl FileSystem {
             st.chunks.clear();
         }
         let cache_valid = self.seen.unchanged(&attr);
-        Ok(Opened { fh, attr, cache_valid })
+        let flush_on_close = changes || self.locks.any(ino);
+        Ok(Opened { fh, attr, cache_valid, flush_on_close })
     }
 
     /// Creates a regular file and opens it (O_CREAT); the new file's mode does not

@@ -93,7 +93,8 @@ impl Locks {
         guard(&self.held).get(&ino).is_some_and(|o| o.contains(&owner))
     }
 
-    fn any(&self, ino: InodeId) -> bool {
+    /// Whether some owner may hold a lock on `ino` through this client.
+    pub(crate) fn any(&self, ino: InodeId) -> bool {
         guard(&self.held).contains_key(&ino)
     }
 
@@ -188,12 +189,6 @@ impl FileSystem {
         // A lock released between the attempt above and now woke nobody: look again.
         q.wake = true;
         cvar.notify_all();
-    }
-
-    /// Whether some owner may hold a lock on `ino` through this client: a close
-    /// of the file must then tell floe, since it may release that owner's locks.
-    pub fn may_have_locks(&self, ino: InodeId) -> bool {
-        self.locks.any(ino)
     }
 
     /// Drops every lock `owner` holds on `ino` (close by a process holding `fcntl`

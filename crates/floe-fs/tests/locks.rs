@@ -155,3 +155,30 @@ fn closing_a_client_frees_its_locks_for_others() {
     a.close().expect("unmount a");
     waiting.recv_timeout(PATIENCE).expect("the waiter notices").expect("and gets the lock");
 }
+
+/// Which closes must reach floe (ADR 15): a handle that may write, and any handle of
+/// a file some process of this client may hold a lock on; not a read-only handle of
+/// an unlocked file, nor of one locked only through another client.
+#[test]
+fn a_close_must_reach_floe_when_it_may_commit_or_release_a_lock() {
+    let env = Env::new();
+    let (a, b) = (client(&env), client(&env));
+    let root = Caller::root();
+    let (w, attr) = a.create(&root, InodeId::ROOT, b"f", 0o644, 0, libc::O_RDWR).expect("create");
+    let ino = attr.ino;
+    let flush_on_close = |fs: &FileSystem, flags: i32| {
+        let o = fs.open(&root, ino, flags).expect("open");
+        fs.release(o.fh).expect("close");
+        o.flush_on_close
+    };
+    assert!(!flush_on_close(&a, libc::O_RDONLY), "read-only, no lock");
+    assert!(flush_on_close(&a, libc::O_WRONLY), "write-only");
+    assert!(flush_on_close(&a, libc::O_RDWR), "read-write");
+    assert!(flush_on_close(&a, libc::O_RDONLY | libc::O_TRUNC), "a truncation commits");
+    a.setlk(ino, &whole(1, LockType::Read)).expect("lock on a");
+    assert!(flush_on_close(&a, libc::O_RDONLY), "read-only on the client holding a lock");
+    assert!(!flush_on_close(&b, libc::O_RDONLY), "read-only on another client");
+    a.release_locks(ino, 1).expect("release");
+    assert!(!flush_on_close(&a, libc::O_RDONLY), "the lock is gone");
+    a.release(w).expect("close");
+}

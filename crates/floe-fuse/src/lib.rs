@@ -224,20 +224,6 @@ impl FloeFuse {
         }
     }
 
-    /// FOPEN_NOFLUSH for a read-only open of a file no process of this client may
-    /// hold a lock on (ADR 15): its close(2) then costs no round trip. A FLUSH does
-    /// two things: it commits pending writes, which a read-only handle has none of
-    /// (close-to-open is the writer's close), and it releases the closing process's
-    /// fcntl locks, which is why a file with locks keeps it. The release of a handle
-    /// still drops the locks taken through it.
-    fn no_flush(&self, ino: InodeId, flags: i32) -> FopenFlags {
-        if flags & libc::O_ACCMODE == libc::O_RDONLY && !self.fs.may_have_locks(ino) {
-            FopenFlags::FOPEN_NOFLUSH
-        } else {
-            FopenFlags::empty()
-        }
-    }
-
     /// Makes the client's other mounts forget what a successful change made stale.
     fn changed<T>(&self, result: &floe_fs::Result<T>, stale: impl FnOnce() -> Vec<Stale>) {
         if result.is_ok() && self.mounts.has_others(self.id) {
@@ -428,21 +414,24 @@ impl fuser::Filesystem for FloeFuse {
         let ino = self.ino(ino);
         match self.fs.open(&caller, ino, flags.0) {
             Ok(o) => {
-                let mut fopen = self.no_flush(ino, flags.0);
+                // An O_TRUNC open changes the data; one that finds the cache invalid
+                // (another client changed the file since this one last opened it,
+                // close-to-open) drops this mount's pages by leaving out
+                // FOPEN_KEEP_CACHE, and its attributes (the size reads stop at) here.
+                // Either way the client's other mounts drop theirs.
+                if (!o.cache_valid || flags.0 & libc::O_TRUNC != 0) && self.mounts.has_others(self.id) {
+                    self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
+                }
+                let mut fopen = FopenFlags::empty();
                 if o.cache_valid {
-                    if flags.0 & libc::O_TRUNC != 0 && self.mounts.has_others(self.id) {
-                        self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
-                    }
                     fopen |= FopenFlags::FOPEN_KEEP_CACHE;
                 } else {
-                    // Another client changed the file since this one last opened it
-                    // (close-to-open): without FOPEN_KEEP_CACHE the kernel drops this
-                    // mount's cached pages; its attributes (the size reads stop at) and
-                    // the other mounts' caches are dropped here.
-                    if self.mounts.has_others(self.id) {
-                        self.mounts.notify(Some(self.id), vec![Stale::data(ino)]);
-                    }
                     self.mounts.forget_attrs_now(self.id, ino);
+                }
+                // A close with nothing to commit and no lock to release costs no round
+                // trip (ADR 15).
+                if !o.flush_on_close {
+                    fopen |= FopenFlags::FOPEN_NOFLUSH;
                 }
                 reply.opened(FileHandle(o.fh), fopen)
             }
