@@ -23,7 +23,7 @@ pub mod triggers;
 
 pub use deployment::Deployment;
 pub use filesystems::FileSystems;
-pub use mounts::AccessPointMounts;
+pub use mounts::{detach_mounts_below, AccessPointMounts};
 pub use node::{Node, NodeError, NodeSettings};
 pub use registry::{Liveness, NodeAnnouncement, NodeRecord, NodeRegistry, NodeStatus, RegistryError};
 pub use triggers::Triggers;

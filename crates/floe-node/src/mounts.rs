@@ -74,12 +74,7 @@ impl AccessPointMounts {
     pub fn prepare(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let dir = self.dir.canonicalize()?;
-        for stale in mounts_below(&dir)?.into_iter().rev() {
-            // Deepest first; the directory itself comes last.
-            if let Err(e) = umount2(&stale, MntFlags::MNT_DETACH) {
-                tracing::warn!(path = %stale.display(), error = %e, "cannot detach a stale mount");
-            }
-        }
+        detach_mounts_below(&dir)?;
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         mount(Some(&dir), &dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(std::io::Error::from)?;
@@ -285,6 +280,18 @@ impl MountSources for AccessPointMounts {
 }
 
 /// Mount points at or below `dir`, from this process's mount table, in table order.
+/// Detaches every mount at or below `dir` (a canonical path), the deepest first: what
+/// a node that died left in its mount directory.
+pub fn detach_mounts_below(dir: &Path) -> std::io::Result<()> {
+    // The mount table lists a mount after the one it sits on.
+    for stale in mounts_below(dir)?.into_iter().rev() {
+        if let Err(e) = umount2(&stale, MntFlags::MNT_DETACH) {
+            tracing::warn!(path = %stale.display(), error = %e, "cannot detach a stale mount");
+        }
+    }
+    Ok(())
+}
+
 fn mounts_below(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let table = std::fs::read_to_string("/proc/self/mountinfo")?;
     Ok(table

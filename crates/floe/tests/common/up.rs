@@ -273,19 +273,8 @@ impl Drop for Up {
             // A node killed without its stop leaves its mounts (the shared bind of
             // node/mnt and the access points' FUSE mounts, now dead): a node started
             // again on the directory clears them, a test that ends here must.
-            detach_mounts_below(&self.data_dir);
+            let _ = floe_node::detach_mounts_below(&self.data_dir);
         }
-    }
-}
-
-/// Detaches every mount under `dir`, deepest first.
-fn detach_mounts_below(dir: &Path) {
-    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
-    let mut points: Vec<PathBuf> =
-        table.lines().filter_map(|l| l.split(' ').nth(4)).map(PathBuf::from).filter(|p| p.starts_with(dir)).collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for p in points {
-        let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
     }
 }
 
