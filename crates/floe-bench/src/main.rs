@@ -58,7 +58,18 @@ impl Args {
     }
 }
 
-const FS_WORKLOADS: [&str; 6] = ["json30", "seed", "meta", "tree", "seq", "locks"];
+/// A workload on the file system targets (floe, tmpfs, disk, rclone, ...).
+type FsWorkload = fn(&setup::Environment, &Args, &mut stats::Report) -> Result<()>;
+
+/// The file system workloads by name, in the order they run.
+const FS_WORKLOADS: [(&str, FsWorkload); 6] = [
+    ("json30", workloads::json30),
+    ("seed", workloads::seed),
+    ("meta", workloads::meta_ops),
+    ("tree", workloads::tree),
+    ("seq", workloads::sequential),
+    ("locks", locks::locks),
+];
 const CLUSTER_WORKLOADS: [&str; 2] = ["cluster-meta", "cluster-cache"];
 
 fn main() {
@@ -71,9 +82,10 @@ fn main() {
 fn run(args: Args) -> Result<()> {
     let backends = node::Backends::from_args(args.shared_meta.as_deref(), args.shared_store.as_deref())?;
     if let Some(w) =
-        args.only.iter().find(|w| !FS_WORKLOADS.contains(&w.as_str()) && !CLUSTER_WORKLOADS.contains(&w.as_str()))
+        args.only.iter().find(|w| !FS_WORKLOADS.iter().any(|(n, _)| n == w) && !CLUSTER_WORKLOADS.contains(&w.as_str()))
     {
-        bail!("unknown workload {w}; the workloads: {}, {}", FS_WORKLOADS.join(", "), CLUSTER_WORKLOADS.join(", "));
+        let names: Vec<&str> = FS_WORKLOADS.iter().map(|(n, _)| *n).chain(CLUSTER_WORKLOADS).collect();
+        bail!("unknown workload {w}; the workloads: {}", names.join(", "));
     }
     let wants = |w: &str| args.only.is_empty() || args.only.iter().any(|o| o == w);
     let cluster: Vec<&str> = CLUSTER_WORKLOADS.iter().copied().filter(|w| wants(w)).collect();
@@ -87,30 +99,11 @@ fn run(args: Args) -> Result<()> {
         _ => None,
     };
     let mut report = stats::Report::new("");
-    if FS_WORKLOADS.iter().any(|w| wants(w)) {
+    if FS_WORKLOADS.iter().any(|(w, _)| wants(w)) {
         let env = setup::Environment::start(&args, backends.as_ref())?;
         report.machine = env.describe();
-        let result = (|| -> Result<()> {
-            if wants("json30") {
-                workloads::json30(&env, &args, &mut report)?;
-            }
-            if wants("seed") {
-                workloads::seed(&env, &args, &mut report)?;
-            }
-            if wants("meta") {
-                workloads::meta_ops(&env, &args, &mut report)?;
-            }
-            if wants("tree") {
-                workloads::tree(&env, &args, &mut report)?;
-            }
-            if wants("seq") {
-                workloads::sequential(&env, &args, &mut report)?;
-            }
-            if wants("locks") {
-                locks::locks(&env, &args, &mut report)?;
-            }
-            Ok(())
-        })();
+        let result =
+            FS_WORKLOADS.iter().filter(|(w, _)| wants(w)).try_for_each(|(_, run)| run(&env, &args, &mut report));
         drop(env);
         result?;
     } else {

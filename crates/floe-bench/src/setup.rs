@@ -74,7 +74,7 @@ impl Environment {
                     dir: FloeDir::fresh(&bin, work.join("floe-pg-s3-data"), Some(b.clone()))?,
                     mnt: work.join("mnt-floe-pg-s3"),
                     options: vec!["--cache-size".into(), args.shared_cache_size.to_string()],
-                    backends: b.describe(),
+                    backends: format!("{}, disk cache {} MiB", b.describe(), args.shared_cache_size),
                 };
                 shared.dir.create_fs("bench")?;
                 shared.mount()?;
@@ -127,7 +127,7 @@ impl Environment {
         let mut text = describe_machine(&self.work);
         text.push_str(&format!(" · tmpfs {}", self.shm.display()));
         if let Some(s) = &self.shared {
-            text.push_str(&format!(" · {SHARED_TARGET}: {}, disk cache {} MiB", s.backends, s.options[1]));
+            text.push_str(&format!(" · {SHARED_TARGET}: {}", s.backends));
         }
         text
     }
