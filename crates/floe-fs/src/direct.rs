@@ -43,7 +43,7 @@ const KEEP_BUFFERS: usize = 4;
 /// A local directory of objects written with `O_DIRECT`.
 #[derive(Debug)]
 pub struct DirectLocal {
-    inner: Arc<LocalFileSystem>,
+    inner: LocalFileSystem,
     shared: Arc<Shared>,
 }
 
@@ -59,7 +59,7 @@ impl DirectLocal {
     /// it creates, are then as durable as the direct ones.
     pub fn new(inner: LocalFileSystem) -> DirectLocal {
         DirectLocal {
-            inner: Arc::new(inner),
+            inner,
             shared: Arc::new(Shared { direct: AtomicBool::new(true), buffers: Mutex::new(Vec::new()) }),
         }
     }
