@@ -213,8 +213,12 @@ impl FileSystem {
     /// space (and the page cache its objects hold) promptly, not at the next interval.
     pub(crate) fn wake_collector(&self) {
         let (lock, cvar) = &*self.signals;
-        lock.lock().unwrap_or_else(|p| p.into_inner()).collect = true;
-        cvar.notify_all();
+        let mut signals = lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Already asked: the round to come collects this deletion too.
+        if !signals.collect {
+            signals.collect = true;
+            cvar.notify_all();
+        }
     }
 
     // --- Names ----------------------------------------------------------------

@@ -51,6 +51,11 @@ pub(crate) struct Signals {
     pub(crate) collect: bool,
 }
 
+/// How long the background thread waits, once asked to collect garbage, before it
+/// does: deleted data's space comes back this much later, and the deletions made
+/// meanwhile are collected in the same round.
+const COLLECT_AFTER: Duration = Duration::from_millis(50);
+
 /// How often a client beats and looks for dead clients: a third of its session ttl,
 /// and at least every second whatever the ttl, because other clients judge this one by
 /// their own ttl (a client with a 3 s ttl must not expire one whose ttl is 60 s).
@@ -78,6 +83,17 @@ pub(crate) fn spawn_background(fs: Arc<FileSystem>) -> JoinHandle<()> {
                         .unwrap_or_else(|p| p.into_inner());
                     if guard.stopped {
                         return;
+                    }
+                    if guard.collect {
+                        // Let a burst of deletions (rm -r, a test's clean-up) gather into
+                        // one round: a round per unlink cost each one a wake-up and a read.
+                        guard = cvar
+                            .wait_timeout_while(guard, COLLECT_AFTER, |s| !s.stopped)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                        if guard.stopped {
+                            return;
+                        }
                     }
                     std::mem::take(&mut guard.collect)
                 };

@@ -21,6 +21,7 @@ macro_rules! data_path_checks {
             truncate_down_then_up_reads_zeros_past_the_cut,
             files_read_back_whole_from_another_client_after_overwrite_and_rename,
             deleted_files_objects_are_collected,
+            deletions_are_collected_in_the_background,
             unlinked_open_file_stays_readable_until_released,
             compaction_keeps_contents_and_frees_old_slices,
             append_handles_write_at_the_end,
@@ -239,6 +240,32 @@ pub fn deleted_files_objects_are_collected(env: &Env) {
     }
     let report = fs.fsck(false).expect("fsck");
     assert!(report.clean(), "{report:?}");
+}
+
+/// With the periodic round an hour away, only the wake-up that an unlink sends can
+/// collect: every deletion's objects must go, the second one's after a round has run.
+pub fn deletions_are_collected_in_the_background(env: &Env) {
+    let fs = env.mount(small_config());
+    for name in ["first", "second"] {
+        let (fh, _) = create(&fs, name);
+        fs.write(fh, 0, &vec![7u8; 300_000]).expect("write");
+        fs.release(fh).expect("release");
+    }
+    let per_file = env.object_count() / 2;
+    assert!(per_file >= 300_000 / (64 << 10), "{per_file} objects per file of 300 kB in 64 KiB blocks");
+    for (name, left) in [("first", per_file), ("second", 0)] {
+        fs.unlink(&root(), InodeId::ROOT, name.as_bytes()).expect("unlink");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while env.object_count() > left {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} objects left 60 s after unlinking {name}",
+                env.object_count()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(env.object_count(), left, "after unlinking {name}");
+    }
 }
 
 pub fn unlinked_open_file_stays_readable_until_released(env: &Env) {
