@@ -1,5 +1,6 @@
 //! The seed workload of BENCH.md. Every workload alternates targets round by round
-//! (A, B, C, A, B, C, ...) so that machine noise spreads evenly over them.
+//! (A, B, C, A, B, C, ...) so that machine noise spreads evenly over them. A round is
+//! a batch of operations on one target, never a single one (ADR 16).
 
 use crate::setup::{Environment, Target};
 use crate::stats::{ms, us, Report, Series, Table};
@@ -48,9 +49,8 @@ pub fn json30(env: &Environment, args: &Args, report: &mut Report) -> Result<()>
     let (mut writes, mut reads) = (series(env), series(env));
     // The targets take turns by rounds of one pass over the files, not by operation:
     // a peer that is a process of its own (rclone's Go runtime) stays busy for a while
-    // after each request, and a floe request made in that while waited for the CPU
-    // (measured: floe's rewrite p50 210 -> 500 µs and read 74 -> 150 µs, tmpfs's
-    // 18 -> 28 and 8 -> 13 µs, with an rclone operation between every two of theirs).
+    // after each request, and a floe request made in that while waited for a CPU
+    // (ADR 16: floe's read p50 174 µs by operation, 35–37 µs by rounds).
     for _ in 0..rounds {
         for (i, dir) in dirs.iter().enumerate() {
             for n in 0..files {
