@@ -209,8 +209,9 @@ impl FileSystem {
         Ok(())
     }
 
-    /// Asks the background thread to collect garbage soon: deleted data frees its
-    /// space (and the page cache its objects hold) promptly, not at the next interval.
+    /// Asks the background thread to collect garbage soon (`gc::COLLECT_AFTER` later,
+    /// with every deletion asked for meanwhile): deleted data frees its space (and the
+    /// page cache its objects hold) promptly, not at the next interval.
     pub(crate) fn wake_collector(&self) {
         let (lock, cvar) = &*self.signals;
         let mut signals = lock.lock().unwrap_or_else(|p| p.into_inner());

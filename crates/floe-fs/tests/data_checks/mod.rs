@@ -232,12 +232,9 @@ pub fn deleted_files_objects_are_collected(env: &Env) {
     fs.unlink(&root(), InodeId::ROOT, b"big").expect("unlink");
     // The unlink wakes the background collector, which may get there first: collecting
     // here as well must be harmless, and between the two every object goes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while env.object_count() > 0 {
+    wait_for_objects(env, 0, "unlinking and collecting", || {
         fs.collect_garbage().expect("gc");
-        assert!(std::time::Instant::now() < deadline, "{} objects left after collecting", env.object_count());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    });
     let report = fs.fsck(false).expect("fsck");
     assert!(report.clean(), "{report:?}");
 }
@@ -255,16 +252,19 @@ pub fn deletions_are_collected_in_the_background(env: &Env) {
     assert!(per_file >= 300_000 / (64 << 10), "{per_file} objects per file of 300 kB in 64 KiB blocks");
     for (name, left) in [("first", per_file), ("second", 0)] {
         fs.unlink(&root(), InodeId::ROOT, name.as_bytes()).expect("unlink");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while env.object_count() > left {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} objects left 60 s after unlinking {name}",
-                env.object_count()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_objects(env, left, &format!("unlinking {name}"), || {});
         assert_eq!(env.object_count(), left, "after unlinking {name}");
+    }
+}
+
+/// Waits up to 60 s for the store to hold at most `left` objects, running `between`
+/// between looks.
+fn wait_for_objects(env: &Env, left: usize, after: &str, mut between: impl FnMut()) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while env.object_count() > left {
+        assert!(std::time::Instant::now() < deadline, "{} objects left 60 s after {after}", env.object_count());
+        between();
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
