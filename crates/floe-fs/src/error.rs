@@ -21,6 +21,10 @@ pub enum FsError {
     NotSupported,
     #[error("file too large")]
     FileTooLarge,
+    /// A SEEK_DATA or SEEK_HOLE at or past the end of the file, or a SEEK_DATA with
+    /// only holes after it (ENXIO).
+    #[error("no data at or after that offset")]
+    BeyondEnd,
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
     /// A lock request met a conflicting lock and may not wait.
@@ -63,6 +67,7 @@ impl FsError {
             FsError::ReadOnly => libc::EROFS,
             FsError::NotSupported => libc::EOPNOTSUPP,
             FsError::FileTooLarge => libc::EFBIG,
+            FsError::BeyondEnd => libc::ENXIO,
             FsError::Invalid(_) => libc::EINVAL,
             FsError::WouldBlock => libc::EAGAIN,
             FsError::Interrupted => libc::EINTR,

@@ -3,7 +3,7 @@
 use crate::blocks::BlockStore;
 pub use crate::handles::OpenFlags;
 use crate::handles::{Handle, Handles, SeenVersions};
-use crate::read::{chunk_maps, pending_overlay, read_committed};
+use crate::read::{chunk_maps, data_ranges, pending_overlay, read_committed};
 use crate::write::{SliceIds, WriteContext};
 use crate::{FsConfig, FsError, Result};
 use floe_meta::{
@@ -516,6 +516,61 @@ impl FileSystem {
             out[at..at + bytes.len()].copy_from_slice(&bytes);
         }
         Ok(out)
+    }
+
+    /// lseek(2)'s SEEK_DATA (`hole` false) and SEEK_HOLE (`hole` true): the first byte
+    /// at or after `offset` that holds data, or that lies in a hole. A hole is a range
+    /// no write covered, or one punched or cut by a truncation, and the end of the file
+    /// counts as one; zeros that were written are data. Fails with ENXIO when `offset`
+    /// is at or past the end, or, for SEEK_DATA, when only holes follow it.
+    ///
+    /// While this client has the file open for writing, the whole file is data: the
+    /// kernel does not write a shared mapping's dirty pages back before asking, and
+    /// `cp` would skip what a hole hides.
+    pub fn seek(&self, fh: u64, offset: u64, hole: bool) -> Result<u64> {
+        let handle = self.handles.get(fh)?;
+        let mut st = handle.inode.lock();
+        let committed = self.meta.getattr(self.info.id, handle.ino)?;
+        if committed.kind != FileKind::File {
+            return Err(FsError::Invalid("SEEK_DATA and SEEK_HOLE need a regular file"));
+        }
+        let size = st.pending.size(committed.size);
+        if offset >= size {
+            return Err(FsError::BeyondEnd);
+        }
+        if st.writers > 0 {
+            return Ok(if hole { size } else { offset });
+        }
+        let committed_end = st.pending.truncate.unwrap_or(u64::MAX).min(size);
+        let block_size = self.blocks.block_size();
+        // A chunk at a time, so that a seek near the start of a large file reads little.
+        let mut pos = offset;
+        for chunk in offset / floe_meta::CHUNK_SIZE..=(size - 1) / floe_meta::CHUNK_SIZE {
+            let chunk_end = ((chunk + 1) * floe_meta::CHUNK_SIZE).min(size);
+            let maps = chunk_maps(&self.meta, self.info.id, handle.ino, &mut st, pos, committed_end.min(chunk_end))?;
+            let ranges = data_ranges(&maps, &st, block_size, pos, committed_end, chunk_end);
+            if hole {
+                // Data runs on from `pos` while the ranges touch it.
+                for (lo, hi) in ranges {
+                    if lo > pos {
+                        return Ok(pos);
+                    }
+                    pos = pos.max(hi);
+                }
+                if pos < chunk_end {
+                    return Ok(pos);
+                }
+            } else if let Some((lo, _)) = ranges.first() {
+                return Ok((*lo).max(pos));
+            } else {
+                pos = chunk_end;
+            }
+        }
+        if hole {
+            Ok(size)
+        } else {
+            Err(FsError::BeyondEnd)
+        }
     }
 
     /// Buffers a write. With O_APPEND the data goes to the current end of file, whatever

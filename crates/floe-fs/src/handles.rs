@@ -31,6 +31,9 @@ impl OpenFlags {
 /// What this client holds for one open inode.
 pub(crate) struct InodeState {
     pub(crate) opens: u32,
+    /// How many of the handles may write: through one of them, a shared mapping may
+    /// hold dirty pages the kernel has not sent yet.
+    pub(crate) writers: u32,
     /// The inode lost its last name while open: the session keeps it alive.
     pub(crate) sustained: bool,
     pub(crate) pending: WriteBuffer,
@@ -79,6 +82,7 @@ impl Handles {
                 Arc::new(OpenInode {
                     state: Mutex::new(InodeState {
                         opens: 0,
+                        writers: 0,
                         sustained: false,
                         pending: WriteBuffer::default(),
                         chunks: HashMap::new(),
@@ -87,6 +91,7 @@ impl Handles {
             }));
             let mut st = inode.lock();
             st.opens += 1;
+            st.writers += u32::from(flags.write);
             st.chunks.clear();
             drop(st);
             inode
@@ -112,6 +117,7 @@ impl Handles {
         let last = {
             let mut st = handle.inode.lock();
             st.opens = st.opens.saturating_sub(1);
+            st.writers = st.writers.saturating_sub(u32::from(handle.flags.write));
             st.opens == 0
         };
         if last {

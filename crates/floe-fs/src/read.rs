@@ -96,3 +96,48 @@ pub(crate) fn pending_overlay(state: &InodeState, block_size: usize, offset: u64
     }
     pieces
 }
+
+/// The ranges of `offset..end` that hold data, sorted and merged: what committed chunk
+/// maps place a slice over (up to `committed_end`; holes and never-written gaps are not
+/// data), and this client's pending writes. Data written as zeros is data.
+pub(crate) fn data_ranges(
+    maps: &[(u64, Arc<Vec<SliceRef>>)],
+    state: &InodeState,
+    block_size: usize,
+    offset: u64,
+    committed_end: u64,
+    end: u64,
+) -> Vec<(u64, u64)> {
+    let mut ranges = Vec::new();
+    let committed_end = committed_end.min(end);
+    for (chunk, refs) in maps {
+        let base = chunk * CHUNK_SIZE;
+        let lo = offset.max(base);
+        let hi = committed_end.min(base + CHUNK_SIZE);
+        if lo >= hi {
+            continue;
+        }
+        for seg in resolve_chunk(refs, (lo - base) as u32, (hi - base) as u32) {
+            if matches!(seg.source, SegmentSource::Slice { .. }) {
+                ranges.push((base + seg.pos as u64, base + (seg.pos + seg.len) as u64));
+            }
+        }
+    }
+    for s in &state.pending.slices {
+        let start = s.chunk * CHUNK_SIZE + s.pos as u64;
+        let stop = start + s.len(block_size) as u64;
+        let (lo, hi) = (start.max(offset), stop.min(end));
+        if lo < hi {
+            ranges.push((lo, hi));
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+}

@@ -17,8 +17,8 @@ use floe_fs::{
 use fuser::{
     AccessFlags, BsdFileFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig,
     LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
-    ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLock, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
-    WriteFlags,
+    ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLock, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
+    TimeOrNow, WriteFlags,
 };
 pub use invalidate::Mounts;
 use invalidate::Stale;
@@ -768,5 +768,22 @@ impl fuser::Filesystem for FloeFuse {
         let result = self.fs.fallocate(&self.caller(req), fh.0, offset, length, mode);
         self.changed(&result, || vec![Stale::data(self.ino(ino))]);
         empty(reply, result)
+    }
+
+    /// The kernel seeks with SEEK_SET, SEEK_CUR and SEEK_END itself and asks only for
+    /// SEEK_DATA and SEEK_HOLE, which need the file's map of holes.
+    fn lseek(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: i64, whence: i32, reply: ReplyLseek) {
+        let hole = match whence {
+            libc::SEEK_DATA => false,
+            libc::SEEK_HOLE => true,
+            _ => return reply.error(Errno::from_i32(libc::EINVAL)),
+        };
+        let Ok(offset) = u64::try_from(offset) else {
+            return reply.error(Errno::from_i32(libc::ENXIO));
+        };
+        match self.fs.seek(fh.0, offset, hole) {
+            Ok(at) => reply.offset(at as i64),
+            Err(e) => reply.error(errno(e)),
+        }
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{assert_bytes_eq, checksum, pattern, Floe};
+use nix::fcntl::{fallocate, FallocateFlags};
 use rand::{Rng, RngCore, SeedableRng};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -257,6 +258,101 @@ fn sparse_holes_read_as_zeros() {
     assert_bytes_eq(&std::fs::read(&path).expect("read"), &want, "sparse file");
     // A hole read on its own.
     assert!(read_at(&path, 10 * MIB as u64, MIB).iter().all(|b| *b == 0));
+}
+
+/// lseek(2) with SEEK_DATA or SEEK_HOLE on `f`: the offset, or the errno.
+fn seek(f: &File, offset: u64, whence: libc::c_int) -> Result<u64, i32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on a descriptor `f` keeps open.
+    let at = unsafe { libc::lseek(f.as_raw_fd(), offset as libc::off_t, whence) };
+    if at < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(at as u64)
+    }
+}
+
+#[test]
+fn seek_data_and_seek_hole_find_the_holes() {
+    require_fuse!();
+    use libc::{ENXIO, SEEK_DATA, SEEK_HOLE};
+    let floe = Floe::new();
+    let m = floe.create_and_mount("data");
+    let path = m.join("sparse");
+    let (mid, next, last) = (5 * MIB as u64 + 7, 70 * MIB as u64, 74 * MIB as u64 + 1);
+    let f = OpenOptions::new().write(true).create(true).truncate(true).open(&path).expect("create");
+    for (at, bytes) in [(0, &b"head"[..]), (mid, b"middle"), (next, b"next chunk"), (last, b"end")] {
+        f.write_all_at(bytes, at).expect("pwrite");
+    }
+    drop(f);
+    let size = last + 3;
+    let f = File::open(&path).expect("open");
+    // Data and holes alternate, within a chunk and across the 64 MiB chunk boundary.
+    assert_eq!(seek(&f, 0, SEEK_DATA), Ok(0));
+    assert_eq!(seek(&f, 2, SEEK_DATA), Ok(2), "an offset in data is data");
+    assert_eq!(seek(&f, 2, SEEK_HOLE), Ok(4));
+    assert_eq!(seek(&f, 4, SEEK_HOLE), Ok(4), "an offset in a hole is a hole");
+    assert_eq!(seek(&f, 4, SEEK_DATA), Ok(mid));
+    assert_eq!(seek(&f, mid, SEEK_HOLE), Ok(mid + 6));
+    assert_eq!(seek(&f, mid + 6, SEEK_DATA), Ok(next));
+    assert_eq!(seek(&f, next, SEEK_HOLE), Ok(next + 10));
+    assert_eq!(seek(&f, next + 10, SEEK_DATA), Ok(last));
+    assert_eq!(seek(&f, last, SEEK_HOLE), Ok(size), "the end of the file is a hole");
+    assert_eq!(seek(&f, size, SEEK_DATA), Err(ENXIO));
+    assert_eq!(seek(&f, size, SEEK_HOLE), Err(ENXIO));
+    assert_eq!(seek(&f, size + MIB as u64, SEEK_HOLE), Err(ENXIO));
+
+    // While the file is open for writing, all of it is data: a shared mapping's dirty
+    // pages have not reached floe, and a copy that skipped holes would lose them.
+    let w = OpenOptions::new().read(true).write(true).open(&path).expect("open for writing");
+    let at = 20 * MIB as u64;
+    // SAFETY: a shared mapping of the open descriptor, unmapped below.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            {
+                use std::os::fd::AsRawFd;
+                w.as_raw_fd()
+            },
+            at as libc::off_t,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED, "mmap");
+    // SAFETY: the mapping is 4096 bytes long.
+    unsafe { std::ptr::write_bytes(map as *mut u8, 0, 4096) };
+    assert_eq!(seek(&f, mid + 6, SEEK_DATA), Ok(mid + 6), "a hole under a dirty mapping");
+    assert_eq!(seek(&f, 4, SEEK_HOLE), Ok(size));
+    // SAFETY: unmapping what was mapped above.
+    assert_eq!(unsafe { libc::munmap(map, 4096) }, 0, "munmap");
+
+    // A punched hole is a hole; zeros written are data.
+    fallocate(&w, FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE, mid as i64, 6)
+        .expect("punch a hole");
+    drop(w);
+    assert_eq!(seek(&f, 4, SEEK_DATA), Ok(at));
+    assert_eq!(seek(&f, at, SEEK_HOLE), Ok(at + 4096));
+
+    // Bytes cut by truncating down stay a hole when the file grows again.
+    drop(f);
+    let f = OpenOptions::new().write(true).open(&path).expect("open");
+    f.set_len(3).expect("truncate down");
+    f.set_len(MIB as u64).expect("truncate up");
+    drop(f);
+    let f = File::open(&path).expect("open");
+    assert_eq!(seek(&f, 0, SEEK_HOLE), Ok(3));
+    assert_eq!(seek(&f, 3, SEEK_DATA), Err(ENXIO), "only a hole follows");
+
+    // Across 160 empty chunks of a file past 10 GiB.
+    let huge = OpenOptions::new().write(true).create(true).truncate(true).open(m.join("huge")).expect("create");
+    huge.write_all_at(b"far away", 10 * GIB + 123).expect("pwrite far");
+    huge.write_all_at(b"near", 0).expect("pwrite near");
+    drop(huge);
+    let huge = File::open(m.join("huge")).expect("open");
+    assert_eq!(seek(&huge, 4, SEEK_DATA), Ok(10 * GIB + 123));
+    assert_eq!(seek(&huge, 10 * GIB + 123, SEEK_HOLE), Ok(10 * GIB + 131));
 }
 
 #[test]
