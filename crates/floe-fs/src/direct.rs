@@ -13,6 +13,12 @@
 //! staging file named like its (`<key>#<n>`, which listings skip), are synced with
 //! the file's size, and the file is renamed into place before its directory is
 //! synced. A file system that refuses `O_DIRECT` gets buffered puts instead.
+//!
+//! A put killed midway leaves its staging file behind, which no listing shows and so
+//! no garbage collection finds. A put holds an exclusive `flock` on its staging file,
+//! which dies with its process, and the store sweeps its directory at start and then
+//! hourly: a staging file older than [`STAGING_MIN_AGE`] that it can lock is left
+//! over, and removed.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -30,7 +36,8 @@ use std::ops::Range;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// Alignment of direct I/O buffers, offsets and lengths: the page size, which covers
 /// every logical block size a disk reports.
@@ -39,12 +46,20 @@ const ALIGN: usize = 4096;
 const CHUNK: usize = 4 << 20;
 /// Aligned buffers kept for reuse: one per concurrent put, as many as usually run.
 const KEEP_BUFFERS: usize = 4;
+/// Staging files younger than this are never swept. A put locks its staging file
+/// moments after creating it, and `object_store`'s buffered puts (which lock nothing)
+/// take seconds at most.
+pub(crate) const STAGING_MIN_AGE: Duration = Duration::from_secs(600);
+/// How often a store sweeps its directory for left-over staging files.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// A local directory of objects written with `O_DIRECT`.
 #[derive(Debug)]
 pub struct DirectLocal {
     inner: LocalFileSystem,
     shared: Arc<Shared>,
+    /// Set when the store is dropped, to end its sweeper thread.
+    stop: Arc<(Mutex<bool>, Condvar)>,
 }
 
 #[derive(Debug)]
@@ -57,12 +72,104 @@ struct Shared {
 impl DirectLocal {
     /// `inner` must have fsync on: the puts that fall back to it, and the directories
     /// it creates, are then as durable as the direct ones.
-    pub fn new(inner: LocalFileSystem) -> DirectLocal {
+    /// `root` is `inner`'s directory, which the store sweeps for staging files left by
+    /// dead puts, now and every [`SWEEP_EVERY`].
+    pub fn new(inner: LocalFileSystem, root: PathBuf) -> DirectLocal {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&stop);
+        let spawned = std::thread::Builder::new().name("floe-sweep".into()).spawn(move || loop {
+            match sweep_staging(&root, STAGING_MIN_AGE) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(dir = %root.display(), files = n, "removed staging files of dead puts"),
+                Err(e) => tracing::warn!(dir = %root.display(), error = %e, "sweeping staging files failed"),
+            }
+            let (lock, cvar) = &*signal;
+            let stopped = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let (stopped, _) =
+                cvar.wait_timeout_while(stopped, SWEEP_EVERY, |s| !*s).unwrap_or_else(|p| p.into_inner());
+            if *stopped {
+                return;
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the staging sweeper; staging files of dead puts stay");
+        }
         DirectLocal {
             inner,
             shared: Arc::new(Shared { direct: AtomicBool::new(true), buffers: Mutex::new(Vec::new()) }),
+            stop,
         }
     }
+}
+
+impl Drop for DirectLocal {
+    fn drop(&mut self) {
+        let (lock, cvar) = &*self.stop;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cvar.notify_all();
+    }
+}
+
+/// Whether `name` is a staging file's: `<key>#<n>`.
+fn is_staging(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    match name.iter().rposition(|b| *b == b'#') {
+        Some(i) => i > 0 && i + 1 < name.len() && name[i + 1..].iter().all(u8::is_ascii_digit),
+        None => false,
+    }
+}
+
+/// Takes `file`'s exclusive `flock` without waiting; false when another holds it.
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor `file` keeps open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Removes the staging files under `root` that no live put holds: older than
+/// `min_age`, and unlocked. Returns how many it removed.
+pub(crate) fn sweep_staging(root: &std::path::Path, min_age: Duration) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            // Removed meanwhile (an empty directory of objects).
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+                continue;
+            }
+            if !kind.is_file() || !is_staging(&entry.file_name()) {
+                continue;
+            }
+            let path = entry.path();
+            // Gone meanwhile: its put finished or failed.
+            let Ok(file) = File::open(&path) else { continue };
+            let age = file.metadata()?.modified()?.elapsed().unwrap_or_default();
+            if age >= min_age && try_lock(&file)? {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(removed)
 }
 
 impl std::fmt::Display for DirectLocal {
@@ -153,10 +260,11 @@ impl Shared {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Err(PutError::Refused),
             Err(e) => return Err(PutError::Failed(e)),
         };
+        // The staging file stays open, and so locked, until it has its final name.
         let written = self.write_all(&file, payload).and_then(|()| {
             file.sync_data()?;
-            drop(file);
             std::fs::rename(&staging, path)?;
+            drop(file);
             sync_dir(path.parent().unwrap_or(std::path::Path::new("/")))
         });
         if let Err(e) = written {
@@ -206,8 +314,8 @@ impl Shared {
     }
 }
 
-/// A new staging file beside `path` (`<path>#<n>`), opened for direct writes; the
-/// directories are made (and synced) when missing.
+/// A new staging file beside `path` (`<path>#<n>`), opened for direct writes and
+/// locked against the sweeper; the directories are made (and synced) when missing.
 fn open_staging(path: &std::path::Path) -> std::io::Result<(File, PathBuf)> {
     let mut n = 1u32;
     loop {
@@ -217,7 +325,13 @@ fn open_staging(path: &std::path::Path) -> std::io::Result<(File, PathBuf)> {
         let opened =
             std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(&staging);
         match opened {
-            Ok(f) => return Ok((f, staging)),
+            Ok(f) => {
+                // A new file: nobody else can hold its lock.
+                if !try_lock(&f)? {
+                    return Err(std::io::Error::other("a new staging file was locked by another"));
+                }
+                return Ok((f, staging));
+            }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => n += 1,
             Err(e) if e.kind() == ErrorKind::NotFound => make_dirs(path.parent().unwrap_or(path))?,
             Err(e) => return Err(e),
@@ -307,7 +421,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn objects_of_any_length_read_back_and_list_without_staging_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = DirectLocal::new(LocalFileSystem::new_with_prefix(dir.path()).expect("local").with_fsync(true));
+        let store = DirectLocal::new(
+            LocalFileSystem::new_with_prefix(dir.path()).expect("local").with_fsync(true),
+            dir.path().to_path_buf(),
+        );
         let lengths = [0, 1, 4095, 4096, 4097, 65_536 + 3, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 4096 + 7];
         for (i, len) in lengths.into_iter().enumerate() {
             let data = bytes(len, i as u8);
@@ -334,5 +451,72 @@ mod tests {
         let on_disk = std::fs::read_dir(dir.path().join("fs/slices/0")).expect("read dir").count();
         assert_eq!(on_disk, lengths.len(), "no staging file is left behind");
         assert!(store.shared.direct.load(Ordering::Relaxed), "the temporary directory takes O_DIRECT");
+    }
+
+    /// Makes `path` with an mtime `age` ago.
+    fn file_aged(path: &std::path::Path, age: Duration) {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        let f = File::create(path).expect("create");
+        f.set_modified(std::time::SystemTime::now() - age).expect("set mtime");
+    }
+
+    #[test]
+    fn staging_names_are_told_apart() {
+        for name in ["12_0#1", "12_0#27", "x#0"] {
+            assert!(is_staging(std::ffi::OsStr::new(name)), "{name}");
+        }
+        for name in ["12_0", "#1", "12_0#", "12_0#1a", "a#b"] {
+            assert!(!is_staging(std::ffi::OsStr::new(name)), "{name}");
+        }
+    }
+
+    /// A sweep removes an old staging file nobody holds, and keeps a locked one (a
+    /// live put), a young one, and objects; the locked one goes once its holder does.
+    #[test]
+    fn a_sweep_removes_only_staging_files_of_dead_puts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().join("fs/slices/0");
+        let old = STAGING_MIN_AGE + Duration::from_secs(60);
+        let (dead, live, young, object) = (d.join("1_0#1"), d.join("1_1#2"), d.join("1_2#1"), d.join("1_3"));
+        file_aged(&dead, old);
+        file_aged(&live, old);
+        file_aged(&young, Duration::ZERO);
+        file_aged(&object, old);
+        let holder = File::open(&live).expect("open");
+        assert!(try_lock(&holder).expect("flock"), "the holder locks");
+        assert_eq!(sweep_staging(dir.path(), STAGING_MIN_AGE).expect("sweep"), 1);
+        assert!(!dead.exists(), "the dead put's staging file is gone");
+        for kept in [&live, &young, &object] {
+            assert!(kept.exists(), "{} is kept", kept.display());
+        }
+        drop(holder);
+        assert_eq!(sweep_staging(dir.path(), STAGING_MIN_AGE).expect("sweep"), 1);
+        assert!(!live.exists(), "unlocked now, it goes");
+        assert!(young.exists() && object.exists());
+    }
+
+    /// A put's staging file is locked while it is written: a sweep cannot take it.
+    #[test]
+    fn a_put_holds_the_lock_of_its_staging_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (file, staging) = open_staging(&dir.path().join("fs/slices/0/7_0")).expect("staging");
+        let other = File::open(&staging).expect("open again");
+        assert!(!try_lock(&other).expect("flock"), "the put holds the lock");
+        drop(file);
+        assert!(try_lock(&other).expect("flock"), "free once the put lets go");
+    }
+
+    /// Opening the store sweeps at once: a dead put's file from before is removed.
+    #[test]
+    fn a_store_sweeps_when_it_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dead = dir.path().join("fs/slices/0/3_0#1");
+        file_aged(&dead, STAGING_MIN_AGE + Duration::from_secs(60));
+        let _store = DirectLocal::new(LocalFileSystem::new_with_prefix(dir.path()).expect("local"), dir.path().into());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while dead.exists() {
+            assert!(std::time::Instant::now() < deadline, "the store's first sweep did not remove {}", dead.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -128,7 +128,7 @@ pub fn open_local(dir: &Path) -> Result<Arc<dyn ObjectStore>, StoreError> {
     }
     let store = LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| StoreError::Local { dir: dir.to_path_buf(), reason: one_line(&e.to_string()) })?;
-    Ok(Arc::new(crate::direct::DirectLocal::new(store.with_fsync(true))))
+    Ok(Arc::new(crate::direct::DirectLocal::new(store.with_fsync(true), dir.to_path_buf())))
 }
 
 /// A bucket of an S3-compatible store, checked with a probe object before it is
