@@ -514,10 +514,34 @@ fn a_server_without_tls_is_refused_when_tls_is_required() {
     assert_one_line(&e, &[&format!("127.0.0.1:{port}"), "sslmode=require", "ssl on"]);
 }
 
+/// Waits until some backend is blocked by backend `pid`, and returns the first such
+/// one's pid; `None` once `done` says there is no need to wait any more.
+fn blocked_by(client: &mut postgres::Client, pid: i32, done: &dyn Fn() -> bool) -> Option<i32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let rows = client
+            .query("SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", &[&pid])
+            .expect("pg_stat_activity");
+        if let Some(row) = rows.first() {
+            return Some(row.get(0));
+        }
+        if done() {
+            return None;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing got blocked by backend {pid} in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// A write committed beside a compaction of the same chunk ends on top of it: in
 /// any serial order the write is newer than every byte the compactor merged. Row
 /// order by an identity column alone follows the order ids were drawn, not the
 /// order transactions committed, so the compaction must conflict with the write.
+///
+/// The losing interleaving is forced: the compaction reads the chunk, then waits to
+/// insert its merged slice (this test holds an uncommitted row with that id) while
+/// the write runs; only then may the compaction go on. Without the conflict, the
+/// write commits at once and the merged bytes land on top of it.
 #[test]
 fn a_write_beside_a_compaction_stays_on_top() {
     use floe_meta::{NewSlice, Placement, SliceRef};
@@ -537,32 +561,45 @@ fn a_write_beside_a_compaction_stays_on_top() {
     for byte in 0..4 {
         inline_write(byte);
     }
-    for round in 0..60u8 {
-        let old = meta.read_chunk(fs, ino, 0).expect("read_chunk");
-        let merged = meta.next_slice_ids(fs, 1).expect("slice id");
-        let data = vec![200u8; 8];
-        let barrier = std::sync::Barrier::new(2);
-        let written = std::thread::scope(|s| {
-            s.spawn(|| {
-                barrier.wait();
-                let new = SliceRef { id: merged, size: 8, off: 0, len: 8, pos: 0, inline: None };
-                meta.replace_chunk_prefix(
-                    fs,
-                    ino,
-                    0,
-                    &old,
-                    &NewSlice { id: merged, size: 8, inline: Some(&data) },
-                    &[new],
-                )
-                .expect("replace_chunk_prefix")
-            });
-            let writer = s.spawn(|| {
-                barrier.wait();
-                inline_write(round)
-            });
-            writer.join().expect("writer")
+    let old = meta.read_chunk(fs, ino, 0).expect("read_chunk");
+    let merged = meta.next_slice_ids(fs, 1).expect("slice id");
+    let data = vec![200u8; 8];
+    let mut blocker = postgres::Client::connect(&schema.url(), postgres::NoTls).expect("connect");
+    // Slices between the merged one and the write's, so that their index entries are
+    // pages apart: PostgreSQL takes predicate locks on index pages, and a shared page
+    // would abort one of the two for a reason that has nothing to do with the chunk.
+    let fillers = meta.next_slice_ids(fs, 2000).expect("slice ids");
+    blocker
+        .execute(
+            "INSERT INTO slices(fs, id, size, refs) SELECT $1, g, 8, 1 FROM generate_series($2::BIGINT, $3::BIGINT) g",
+            &[&(fs.0 as i64), &(fillers.0 as i64), &(fillers.0 as i64 + 1999)],
+        )
+        .expect("filler slices");
+
+    let mut watcher = postgres::Client::connect(&schema.url(), postgres::NoTls).expect("connect");
+    let mut hold = blocker.transaction().expect("begin");
+    let holder: i32 = hold.query_one("SELECT pg_backend_pid()", &[]).expect("pid").get(0);
+    hold.execute("INSERT INTO slices(fs, id, size) VALUES ($1, $2, 8)", &[&(fs.0 as i64), &(merged.0 as i64)])
+        .expect("hold the merged slice's id");
+    let written_done = std::sync::atomic::AtomicBool::new(false);
+    let (compacted, written) = std::thread::scope(|s| {
+        let compaction = s.spawn(|| {
+            let new = SliceRef { id: merged, size: 8, off: 0, len: 8, pos: 0, inline: None };
+            let merged_slice = NewSlice { id: merged, size: 8, inline: Some(&data) };
+            meta.replace_chunk_prefix(fs, ino, 0, &old, &merged_slice, &[new]).expect("replace_chunk_prefix")
         });
-        let refs = meta.read_chunk(fs, ino, 0).expect("read_chunk");
-        assert_eq!(refs.last().map(|r| r.id), Some(written), "round {round}: the write is not on top: {refs:?}");
-    }
+        let compactor = blocked_by(&mut watcher, holder, &|| false).expect("the compaction waits");
+        let writer = s.spawn(|| {
+            let id = inline_write(99);
+            written_done.store(true, std::sync::atomic::Ordering::SeqCst);
+            id
+        });
+        // Either the write waits for the compaction, or it committed meanwhile.
+        blocked_by(&mut watcher, compactor, &|| written_done.load(std::sync::atomic::Ordering::SeqCst));
+        hold.rollback().expect("let the compaction go on");
+        (compaction.join().expect("compaction"), writer.join().expect("writer"))
+    });
+    assert!(compacted, "the compaction found the chunk it read");
+    let refs = meta.read_chunk(fs, ino, 0).expect("read_chunk");
+    assert_eq!(refs.last().map(|r| r.id), Some(written), "the write is not on top: {refs:?}");
 }
