@@ -4,6 +4,7 @@
 //! `<fs uuid>/slices/<id / 1e6>/<id>_<index>`. Objects are written once and never
 //! modified; the metadata commit that references them is what makes them visible.
 
+use crate::buffers::BufferPool;
 use crate::cache::{DiskCache, MemoryCache};
 use crate::{FsConfig, FsError, Result};
 use bytes::Bytes;
@@ -24,40 +25,6 @@ enum FetchError {
 }
 
 type Fetch = Shared<BoxFuture<'static, Result<Bytes, FetchError>>>;
-
-/// Block-sized write buffers, reused: a fresh 4 MiB allocation is a fresh mapping whose
-/// every page faults on first touch, which showed up as a large share of write time.
-pub(crate) struct BufferPool {
-    size: usize,
-    keep: usize,
-    free: std::sync::Mutex<Vec<Vec<u8>>>,
-}
-
-impl BufferPool {
-    fn new(size: usize, keep: usize) -> BufferPool {
-        BufferPool { size, keep, free: std::sync::Mutex::new(Vec::new()) }
-    }
-
-    /// An empty buffer with room for one block.
-    pub(crate) fn take(&self) -> Vec<u8> {
-        let reused = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        reused.unwrap_or_else(|| Vec::with_capacity(self.size))
-    }
-
-    /// Returns a block's buffer once nothing else holds it.
-    pub(crate) fn give(&self, block: Bytes) {
-        let Ok(buf) = block.try_into_mut() else { return };
-        let mut buf: Vec<u8> = buf.into();
-        if buf.capacity() < self.size {
-            return;
-        }
-        buf.clear();
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        if free.len() < self.keep {
-            free.push(buf);
-        }
-    }
-}
 
 /// Block objects of one file system, with their caches.
 pub struct BlockStore {

@@ -13,6 +13,7 @@
 //! mapped to errno in one place ([`FsError::errno`]).
 
 mod blocks;
+mod buffers;
 mod cache;
 mod config;
 mod direct;

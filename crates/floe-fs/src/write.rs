@@ -9,6 +9,7 @@
 //! see all of a flush or none of it.
 
 use crate::blocks::BlockStore;
+use crate::buffers::BlockBuf;
 use crate::{FsError, Result};
 use bytes::Bytes;
 use floe_meta::{FileSystemId, InodeId, Meta, NewSlice, Placement, SessionId, SliceId, SliceRef, CHUNK_SIZE};
@@ -20,11 +21,43 @@ pub(crate) struct PendingSlice {
     pub(crate) pos: u32,
     /// Full blocks, already on their way to object storage.
     sealed: Vec<Bytes>,
-    tail: Vec<u8>,
+    tail: Tail,
     id: Option<SliceId>,
     uploads: Vec<Upload>,
     /// Blocks whose upload failed, stored again by the next commit attempt.
     failed: Vec<(u32, Bytes)>,
+}
+
+/// The bytes of a slice after its sealed blocks: a heap buffer that grows as needed
+/// until the slice's first block is sealed (a 30-byte file takes no 4 MiB buffer), then
+/// a page-aligned buffer of the pool, which the embedded store writes without a copy.
+enum Tail {
+    Heap(Vec<u8>),
+    Block(BlockBuf),
+}
+
+impl Tail {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Tail::Heap(v) => v,
+            Tail::Block(b) => b.as_ref(),
+        }
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        match self {
+            Tail::Heap(v) => v.extend_from_slice(bytes),
+            Tail::Block(b) => b.extend_from_slice(bytes),
+        }
+    }
 }
 
 /// A block on its way to object storage, with its bytes kept until the commit so that
@@ -45,7 +78,7 @@ impl PendingSlice {
         let mut done = 0;
         while done < out.len() {
             let (block, within) = (from / block_size, from % block_size);
-            let src: &[u8] = if block < self.sealed.len() { &self.sealed[block] } else { &self.tail };
+            let src: &[u8] = if block < self.sealed.len() { &self.sealed[block] } else { self.tail.as_slice() };
             let n = (src.len() - within).min(out.len() - done);
             out[done..done + n].copy_from_slice(&src[within..within + n]);
             done += n;
@@ -138,7 +171,7 @@ impl WriteBuffer {
                     chunk,
                     pos: within,
                     sealed: Vec::new(),
-                    tail: Vec::new(),
+                    tail: Tail::Heap(Vec::new()),
                     id: None,
                     uploads: Vec::new(),
                     failed: Vec::new(),
@@ -178,7 +211,7 @@ impl WriteBuffer {
             let len = s.len(bs);
             let id = if s.id.is_none() && s.sealed.is_empty() && len <= cx.inline_max {
                 let id = cx.ids.next(cx.meta, cx.fs)?;
-                inline.push((id, s.tail.clone()));
+                inline.push((id, s.tail.as_slice().to_vec()));
                 id
             } else {
                 if let Some(id) = s.id {
@@ -195,7 +228,7 @@ impl WriteBuffer {
                     if let Some(pos) = s.uploads.iter().position(|u| u.index == index) {
                         let _ = cx.blocks.wait(s.uploads.remove(pos).task);
                     }
-                    let block = Bytes::copy_from_slice(&s.tail);
+                    let block = Bytes::copy_from_slice(s.tail.as_slice());
                     let task = cx.blocks.put(id, index, block.clone());
                     s.uploads.push(Upload { index, block, task });
                 }
@@ -233,12 +266,8 @@ impl WriteBuffer {
         cx.seen.committed(&committed);
         self.truncate = None;
         self.changed = None;
-        for s in self.slices.drain(..) {
-            for block in s.sealed {
-                cx.blocks.buffers.give(block);
-            }
-            cx.blocks.buffers.give(Bytes::from(s.tail));
-        }
+        // Dropping the slices returns their block buffers to the pool.
+        self.slices.clear();
         self.bytes = 0;
         self.end = 0;
         Ok(())
@@ -256,7 +285,10 @@ fn ensure_id(cx: &WriteContext<'_>, s: &mut PendingSlice) -> Result<SliceId> {
 
 fn seal_block(cx: &WriteContext<'_>, s: &mut PendingSlice, bs: usize) -> Result<()> {
     let id = ensure_id(cx, s)?;
-    let block = Bytes::from(std::mem::replace(&mut s.tail, cx.blocks.buffers.take()));
+    let block = match std::mem::replace(&mut s.tail, Tail::Block(cx.blocks.buffers.take())) {
+        Tail::Heap(v) => Bytes::from(v),
+        Tail::Block(b) => b.freeze(),
+    };
     debug_assert!(block.len() == bs);
     let index = s.sealed.len() as u32;
     let task = cx.blocks.put(id, index, block.clone());
