@@ -592,6 +592,7 @@ impl FileSystem {
         }
         let cx = self.write_context();
         st.pending.write(&cx, offset, data)?;
+        st.pending.uncached |= handle.flags.write_only();
         if st.pending.bytes() >= self.config.write_buffer {
             st.pending.commit(&cx, handle.ino)?;
             st.chunks.clear();

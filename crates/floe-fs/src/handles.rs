@@ -17,6 +17,13 @@ pub struct OpenFlags {
 }
 
 impl OpenFlags {
+    /// Whether the handle can write but not read. Its writes bypass the kernel's page
+    /// cache (floe-fuse opens it with FOPEN_DIRECT_IO, ADR 17): nothing reads through
+    /// it, and filling the cache page by page cost a large share of a big write.
+    pub fn write_only(&self) -> bool {
+        self.write && !self.read
+    }
+
     /// From `open(2)` flags.
     pub fn from_libc(flags: i32) -> OpenFlags {
         let acc = flags & libc::O_ACCMODE;
@@ -167,6 +174,12 @@ impl SeenVersions {
             seen.clear();
         }
         seen.insert(attr.ino, now) == Some(now)
+    }
+
+    /// The kernel's cache of the inode may miss this client's own writes (they went
+    /// around it): the next open drops it.
+    pub(crate) fn forget(&self, ino: InodeId) {
+        lock(&self.seen).remove(&ino);
     }
 
     /// This client committed a change: when nobody changed the inode since this client

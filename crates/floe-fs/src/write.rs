@@ -99,6 +99,9 @@ pub(crate) struct WriteBuffer {
     /// When the last pending change was made: what mtime and ctime show until the
     /// commit sets them.
     pub(crate) changed: Option<floe_meta::TimeSpec>,
+    /// Some pending write came through a handle that bypasses the kernel's page cache:
+    /// the commit cannot vouch for what the kernel cached.
+    pub(crate) uncached: bool,
     bytes: usize,
 }
 
@@ -263,7 +266,11 @@ impl WriteBuffer {
             inline.iter().map(|(id, d)| NewSlice { id: *id, size: d.len() as u32, inline: Some(d) }).collect();
         news.extend(object_slices.iter().map(|(id, size)| NewSlice { id: *id, size: *size, inline: None }));
         let committed = cx.meta.commit_truncate_write(cx.fs, ino, self.truncate, &news, &placements, self.end)?;
-        cx.seen.committed(&committed);
+        if std::mem::take(&mut self.uncached) {
+            cx.seen.forget(ino);
+        } else {
+            cx.seen.committed(&committed);
+        }
         self.truncate = None;
         self.changed = None;
         // Dropping the slices returns their block buffers to the pool.

@@ -198,15 +198,26 @@ fn open_reports_changes_made_by_other_clients() {
     b.release(after_chmod.fh).expect("close");
 
     // This client's own writes keep its cache: the kernel saw them go through it.
-    let w = b.open(&root(), attr.ino, libc::O_WRONLY).expect("open for writing").fh;
+    let w = b.open(&root(), attr.ino, libc::O_RDWR).expect("open for writing").fh;
     b.write(w, 0, b"mine!").expect("write");
     b.release(w).expect("close");
     let mine = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
     assert!(mine.cache_valid, "a client's own commit does not drop its cache");
     b.release(mine.fh).expect("close");
 
+    // Not a write-only handle's: its writes go around the kernel's cache (ADR 17).
+    let w = b.open(&root(), attr.ino, libc::O_WRONLY).expect("open write-only").fh;
+    b.write(w, 0, b"MINE!").expect("write");
+    b.release(w).expect("close");
+    let around = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
+    assert!(!around.cache_valid, "writes that bypassed the kernel's cache must drop it");
+    b.release(around.fh).expect("close");
+    let settled = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
+    assert!(settled.cache_valid, "refilled since, the cache holds again");
+    b.release(settled.fh).expect("close");
+
     // Unless another client committed between this client's open and its commit.
-    let w = b.open(&root(), attr.ino, libc::O_WRONLY).expect("open for writing").fh;
+    let w = b.open(&root(), attr.ino, libc::O_RDWR).expect("open for writing").fh;
     let other = a.open(&root(), attr.ino, libc::O_WRONLY).expect("open").fh;
     a.write(other, 3, b"A").expect("write");
     a.release(other).expect("close");
@@ -214,7 +225,7 @@ fn open_reports_changes_made_by_other_clients() {
     b.release(w).expect("close");
     let mixed = b.open(&root(), attr.ino, libc::O_RDONLY).expect("reopen");
     assert!(!mixed.cache_valid, "another client's commit in between must drop the cache");
-    assert_eq!(b.read(mixed.fh, 0, 100).expect("read"), b"BinA!");
+    assert_eq!(b.read(mixed.fh, 0, 100).expect("read"), b"BINA!");
     b.release(mixed.fh).expect("close");
 }
 

@@ -433,6 +433,10 @@ impl fuser::Filesystem for FloeFuse {
                 if !o.flush_on_close {
                     fopen |= FopenFlags::FOPEN_NOFLUSH;
                 }
+                // A write-only handle's writes go straight to floe (ADR 17).
+                if floe_fs::OpenFlags::from_libc(flags.0).write_only() {
+                    fopen |= FopenFlags::FOPEN_DIRECT_IO;
+                }
                 reply.opened(FileHandle(o.fh), fopen)
             }
             Err(e) => reply.error(errno(e)),
@@ -732,7 +736,11 @@ impl fuser::Filesystem for FloeFuse {
         self.changed(&result, || vec![Stale::entry(self.ino(parent), name)]);
         match result {
             Ok((fh, a)) => {
-                reply.created(&self.ttl, &self.attr(&a), Generation(0), FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+                let mut fopen = FopenFlags::FOPEN_KEEP_CACHE;
+                if floe_fs::OpenFlags::from_libc(flags).write_only() {
+                    fopen |= FopenFlags::FOPEN_DIRECT_IO;
+                }
+                reply.created(&self.ttl, &self.attr(&a), Generation(0), FileHandle(fh), fopen)
             }
             Err(e) => reply.error(errno(e)),
         }

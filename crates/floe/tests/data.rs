@@ -355,6 +355,46 @@ fn seek_data_and_seek_hole_find_the_holes() {
     assert_eq!(seek(&huge, 10 * GIB + 123, SEEK_HOLE), Ok(10 * GIB + 131));
 }
 
+/// How many pages of the first `len` bytes of the file `f` has open are in the page
+/// cache (mincore on a mapping, which faults nothing in).
+fn resident_pages(f: &File, len: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a read-only shared mapping of an open descriptor, unmapped below.
+    let map = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0) };
+    assert_ne!(map, libc::MAP_FAILED, "mmap");
+    let mut vec = vec![0u8; len.div_ceil(4096)];
+    // SAFETY: `vec` has a byte for each page of the mapping.
+    assert_eq!(unsafe { libc::mincore(map, len, vec.as_mut_ptr()) }, 0, "mincore");
+    // SAFETY: unmapping what was mapped above.
+    assert_eq!(unsafe { libc::munmap(map, len) }, 0, "munmap");
+    vec.iter().filter(|b| *b & 1 == 1).count()
+}
+
+/// A write-only handle's writes go around the kernel's page cache (ADR 17), where a
+/// read-write handle's fill it; readers open before or after see the new bytes.
+#[test]
+fn write_only_handles_bypass_the_page_cache() {
+    require_fuse!();
+    let floe = Floe::new();
+    let m = floe.create_and_mount("data");
+    let path = m.join("big");
+    std::fs::write(&path, b"").expect("create");
+    let reader = File::open(&path).expect("open for reading");
+    let len = 4 * MIB;
+
+    let rw = OpenOptions::new().read(true).write(true).open(&path).expect("open read-write");
+    rw.write_all_at(&pattern(len, 1), 0).expect("write through a read-write handle");
+    drop(rw);
+    assert_eq!(resident_pages(&reader, len), len / 4096, "a read-write handle's writes fill the cache");
+
+    std::fs::write(&path, pattern(len, 2)).expect("write through a write-only handle");
+    assert_eq!(resident_pages(&reader, len), 0, "a write-only handle's writes are not cached");
+    assert_bytes_eq(&read_at(&path, 0, len), &pattern(len, 2), "a new reader");
+    let mut seen = vec![0u8; len];
+    reader.read_exact_at(&mut seen, 0).expect("read through the reader open before");
+    assert_bytes_eq(&seen, &pattern(len, 2), "the reader open before the write");
+}
+
 #[test]
 fn sparse_file_larger_than_10_gib() {
     require_fuse!();
